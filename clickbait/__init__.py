@@ -1,0 +1,31 @@
+"""clickbait: headline language models on fastai — read corpora, tokenize, train, generate, score, classify.
+
+Public names are imported lazily, so `import clickbait` stays fast; fastai and torch load on first use.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_headlines": "data", "load_chakraborty": "data", "headline_stats": "data", "plot_headline_stats": "data",
+    "split_holdout": "data", "HeadlineDataError": "data", "HeadlineSourceNotFound": "data",
+    "HeadlineTokenizer": "tokenizer",
+    "lm_dataloaders": "datablocks", "clas_dataloaders": "datablocks",
+    "PRESETS": "models", "LMPreset": "models",
+    "RecipeConfig": "train", "run_recipe": "train", "train_general_lm": "train", "finetune_target_lm": "train",
+    "save_bundle": "bundle", "load_bundle": "bundle", "BundleError": "bundle",
+    "generate_headlines": "generate", "score_headlines": "generate", "GenerationError": "generate",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'clickbait' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

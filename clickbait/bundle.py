@@ -1,0 +1,221 @@
+"""Model bundles: a directory of config.json, vocab.json, safetensors weights and novelty hashes. Never pickles."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .data import headline_hash
+from .models import LMPreset, build_classifier, build_lm, get_preset
+from .tokenizer import HeadlineTokenizer, TokenizerFileError
+
+__all__ = ["Bundle", "BundleError", "save_bundle", "load_bundle", "default_bundle_path", "resolve_bundle",
+           "data_fingerprint"]
+
+FORMAT = "clickbait-bundle"
+FORMAT_VERSION = 1
+CONFIG, VOCAB, WEIGHTS, NOVELTY = "config.json", "vocab.json", "model.safetensors", "novelty.safetensors"
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+
+
+class BundleError(ValueError):
+    """A model bundle is missing, corrupt, truncated or does not match its own config."""
+
+
+@dataclass
+class Bundle:
+    """A loaded model: the torch module (eval mode), its tokenizer, config and training-headline hashes."""
+    model: nn.Module
+    tokenizer: HeadlineTokenizer
+    config: dict
+    novelty: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    path: Path | None = None
+
+    @property
+    def kind(self) -> str:
+        """"lm" or "classifier"."""
+        return self.config["kind"]
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names of a classifier bundle, in output order."""
+        return list(self.config.get("classes", []))
+
+    def is_novel(self, texts: Iterable[str]) -> np.ndarray:
+        """True where a headline is not among the bundle's training headlines (after normalisation)."""
+        hashes = np.array([headline_hash(t) for t in texts], dtype=np.int64)
+        return ~np.isin(hashes, self.novelty)
+
+
+def default_bundle_path(kind: str = "lm") -> Path:
+    """Where the package's bundled default model of `kind` lives."""
+    return BUNDLED / ("lm" if kind == "lm" else "classifier")
+
+
+def data_fingerprint(texts: Iterable[str]) -> str:
+    """sha256 over the sorted hashes of the normalised training headlines: same data, same fingerprint."""
+    hashes = np.sort(np.array([headline_hash(t) for t in texts], dtype=np.int64))
+    return hashlib.sha256(hashes.tobytes()).hexdigest()
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("clickbait", "fastai", "torch", "spacy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    # Tied weights (encoder/decoder, embedding dropout) are one tensor under several names: keep the first.
+    # WeightDropout's `module.weight_hh_l0` is recomputed from `weight_hh_l0_raw` on every forward.
+    seen, out = set(), {}
+    for name, tensor in model.state_dict().items():
+        if name.endswith(".module.weight_hh_l0") or tensor.data_ptr() in seen:
+            continue
+        seen.add(tensor.data_ptr())
+        out[name] = tensor
+    return out
+
+
+def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTokenizer, config: dict,
+                train_texts: Iterable[str] | None = None, overwrite: bool = False, half: bool = True) -> Path:
+    """Write a bundle directory atomically; an existing bundle is replaced only with `overwrite=True`.
+
+    `config` needs `kind` ("lm" or "classifier") and `preset`; classifiers also `classes`.
+    `train_texts` are hashed for novelty checks and fingerprinted.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise BundleError(f"{path}: already exists; pass overwrite=True to replace it")
+    if config.get("kind") not in ("lm", "classifier"):
+        raise BundleError(f"config 'kind' must be 'lm' or 'classifier', got {config.get('kind')!r}")
+    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
+             for k, v in _unique_state(model).items()}
+    texts = [] if train_texts is None else list(train_texts)
+    hashes = np.unique(np.array([headline_hash(t) for t in texts], dtype=np.int64))
+    full = {"format": FORMAT, "version": FORMAT_VERSION, **config,
+            "preset": get_preset(config["preset"]).to_dict(), "vocab_size": len(tokenizer),
+            "n_params": int(sum(v.numel() for v in state.values())), "dtype": "float16" if half else "float32",
+            "versions": _versions(), "train_headlines": len(texts),
+            "data_fingerprint": data_fingerprint(texts) if texts else None}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        (tmp / CONFIG).write_text(json.dumps(full, indent=2, sort_keys=True), encoding="utf-8")
+        tokenizer.save(tmp / VOCAB)
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        save_file({"hashes": torch.from_numpy(hashes)}, str(tmp / NOVELTY), metadata={"format": FORMAT})
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _read_config(path: Path) -> dict:
+    file = path / CONFIG
+    if not file.exists():
+        raise BundleError(f"{file}: missing; a bundle needs {CONFIG}, {VOCAB}, {WEIGHTS} and {NOVELTY}")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{file}: corrupt JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise BundleError(f"{file}: not a clickbait bundle config")
+    if config.get("version") != FORMAT_VERSION:
+        raise BundleError(f"{file}: bundle format version {config.get('version')} is not supported")
+    missing = [k for k in ("kind", "preset", "vocab_size") if k not in config]
+    if missing:
+        raise BundleError(f"{file}: missing fields {missing}")
+    return config
+
+
+def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    if not file.exists():
+        raise BundleError(f"{file}: missing")
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise BundleError(f"{file}: corrupt or truncated safetensors file ({e})") from None
+
+
+def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], file: Path) -> None:
+    expected = {k: v for k, v in _unique_state(model).items()}
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise BundleError(f"{file}: weights do not match the config's model: missing {missing[:5]}, "
+                          f"unexpected {extra[:5]}")
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise BundleError(f"{file}: {name} has shape {tuple(tensor.shape)}, the config's model needs "
+                              f"{tuple(expected[name].shape)} (vocabulary or preset mismatch?)")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()},
+                          strict=False)
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Load a bundle saved by `save_bundle`; any missing, corrupt or mismatched file raises `BundleError`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no such bundle directory")
+    config = _read_config(path)
+    try:
+        tokenizer = HeadlineTokenizer.load(path / VOCAB)
+    except TokenizerFileError as e:
+        raise BundleError(str(e)) from None
+    if len(tokenizer) != config["vocab_size"]:
+        raise BundleError(f"{path / VOCAB}: {len(tokenizer)} tokens, but {CONFIG} says {config['vocab_size']}")
+    preset: LMPreset = get_preset(config["preset"])
+    if config["kind"] == "lm":
+        model = build_lm(len(tokenizer), preset)
+    else:
+        model = build_classifier(len(tokenizer), len(config["classes"]), preset, config.get("seq_len", 72))
+    _load_state(model, _read_tensors(path / WEIGHTS), path / WEIGHTS)
+    novelty = _read_tensors(path / NOVELTY).get("hashes")
+    if novelty is None:
+        raise BundleError(f"{path / NOVELTY}: no 'hashes' tensor")
+    model.eval()
+    return Bundle(model=model, tokenizer=tokenizer, config=config, novelty=novelty.numpy(), path=path)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str) -> Bundle:
+    return load_bundle(path)
+
+
+def resolve_bundle(model: "Bundle | str | os.PathLike | None", kind: str = "lm") -> Bundle:
+    """A loaded bundle from a Bundle, a path, or None for the package's default of `kind`."""
+    if isinstance(model, Bundle):
+        bundle = model
+    else:
+        path = Path(model) if model is not None else default_bundle_path(kind)
+        if model is None and not path.exists():
+            raise BundleError(f"no default {kind} bundle is installed at {path}; train one with `make model` "
+                              f"or pass model=PATH")
+        bundle = _load_cached(str(path.resolve()))
+    if bundle.kind != kind:
+        raise BundleError(f"{bundle.path}: is a {bundle.kind} bundle, expected a {kind} bundle")
+    return bundle

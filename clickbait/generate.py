@@ -1,0 +1,208 @@
+"""generate_headlines: batched sampling from a headline LM with exact word lengths, uniqueness and novelty."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .bundle import Bundle, resolve_bundle
+from .data import clean_headline, normalise_headline
+from .models import score_ids
+from .tokenizer import _ALNUM, _ATTACH_LEFT, _ATTACH_RIGHT, _CONTRACTION, STYLES, count_words, detokenize
+
+__all__ = ["generate_headlines", "score_headlines", "GenerationError", "DEFAULT_BANNED_WORDS", "SamplingConfig"]
+
+# Slurs and profanity seen in the training data; output containing any of them is never returned.
+DEFAULT_BANNED_WORDS = frozenset("""
+fuck fucks fucked fucking fucker fuckers motherfucker motherfuckers shit shits shitty bullshit bitch bitches
+bitchy cunt cunts dick dicks dickhead cock cocks pussy pussies asshole assholes whore whores slut sluts
+bastard bastards nigger niggers nigga niggas faggot faggots fag fags retard retarded tranny trannies dyke
+dykes spic spics chink chinks kike kikes wetback wetbacks twat twats wanker wankers
+""".split())
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+
+
+class GenerationError(ValueError):
+    """generate_headlines cannot satisfy the request (bad arguments, or attempts exhausted)."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How each next token is drawn."""
+    temperature: float = 0.8
+    top_k: int | None = None
+    top_p: float | None = 0.95
+
+
+class _TokenTable:
+    """Per-vocab-token facts the decoding loop needs as tensors: letters/digits, glue, and banned ids."""
+
+    def __init__(self, bundle: Bundle, banned: frozenset[str]):
+        vocab = bundle.tokenizer.vocab
+        self.alnum = torch.tensor([bool(_ALNUM.search(t)) and not t.startswith("xx") for t in vocab])
+        self.glue_left = torch.tensor([t in _ATTACH_LEFT or bool(_CONTRACTION.match(t)) for t in vocab])
+        self.glue_right = torch.tensor([t in _ATTACH_RIGHT for t in vocab])
+        self.eos = bundle.tokenizer.o2i["xxeos"]
+        never = [i for i, t in enumerate(vocab) if t.startswith("xx") and t != "xxeos"]
+        never += [i for i, t in enumerate(vocab) if t in banned]
+        self.never = torch.tensor(sorted(set(never)), dtype=torch.long)
+
+
+def _validate(n, min_len, max_len, cfg: SamplingConfig, style: str) -> None:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise GenerationError(f"n must be an int, got {type(n).__name__}")
+    if n <= 0:
+        raise GenerationError(f"n must be at least 1, got {n}")
+    for name, value in (("min_len", min_len), ("max_len", max_len)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenerationError(f"{name} must be an int, got {type(value).__name__}")
+    if min_len < 1:
+        raise GenerationError(f"min_len must be at least 1, got {min_len}")
+    if min_len > max_len:
+        raise GenerationError(f"min_len ({min_len}) is greater than max_len ({max_len})")
+    if not cfg.temperature > 0:
+        raise GenerationError(f"temperature must be > 0, got {cfg.temperature}")
+    if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
+        raise GenerationError(f"top_p must be in (0, 1], got {cfg.top_p}")
+    if cfg.top_k is not None and cfg.top_k < 1:
+        raise GenerationError(f"top_k must be at least 1, got {cfg.top_k}")
+    if style not in STYLES:
+        raise GenerationError(f"style must be one of {STYLES}, got {style!r}")
+
+
+def _filter_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    logits = logits / cfg.temperature
+    if cfg.top_k is not None and cfg.top_k < logits.size(-1):
+        kth = torch.topk(logits, cfg.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if cfg.top_p is not None and cfg.top_p < 1:
+        probs, idx = torch.sort(F.softmax(logits, -1), dim=-1, descending=True, stable=True)
+        drop_sorted = probs.cumsum(-1) - probs > cfg.top_p  # keeps the token that crosses top_p
+        logits = logits.masked_fill(drop_sorted.scatter(-1, idx, drop_sorted), float("-inf"))
+    return logits
+
+
+def _draw(logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling with each row's own uniform draw, so a row's result never depends on its batch."""
+    probs, idx = torch.sort(F.softmax(logits.double(), -1), dim=-1, descending=True, stable=True)
+    cdf = probs.cumsum(-1)
+    pick = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(-1)).clamp_max(cdf.size(-1) - 1)
+    return idx.gather(-1, pick).squeeze(-1)
+
+
+@torch.inference_mode()
+def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], prefix_words: int, glue: bool,
+                  uniforms: torch.Tensor, min_len: int, max_len: int, cfg: SamplingConfig):
+    """Advance every row one token per step from the shared prefix; return token ids, finished mask, log-probs."""
+    model, rows, steps = bundle.model, uniforms.size(0), uniforms.size(1)
+    model.reset()
+    logits = model[1](model[0](torch.tensor([prefix_ids]).expand(rows, -1)))[0][:, -1]
+    words = torch.full((rows,), prefix_words)
+    glue_next = torch.full((rows,), glue)              # does the next token join the current word?
+    in_word = torch.full((rows,), prefix_words > 0)    # does the current word already hold a letter or digit?
+    alive, done = torch.ones(rows, dtype=torch.bool), torch.zeros(rows, dtype=torch.bool)
+    out, logprob = [], torch.zeros(rows, dtype=torch.float64)
+    for step in range(steps):
+        logits[:, table.never] = float("-inf")
+        logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words
+        token = _draw(_filter_logits(logits, cfg), uniforms[:, step])
+        logprob += torch.where(alive, F.log_softmax(logits.double(), -1).gather(-1, token[:, None]).squeeze(-1), 0.0)
+        ended = token == table.eos
+        joined = table.glue_left[token] | glue_next
+        words += table.alnum[token] & ~(joined & in_word) & ~ended
+        in_word = torch.where(joined, in_word | table.alnum[token], table.alnum[token])
+        glue_next = table.glue_right[token]
+        done |= alive & ended
+        alive &= ~ended & (words <= max_len)          # too long without ending: discarded, never truncated
+        out.append(token)
+        if not alive.any():
+            break
+        logits = model[1](model[0](token[:, None]))[0][:, -1]
+    return torch.stack(out, 1), done, logprob
+
+
+def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str], list[int], int, bool]:
+    tokens = bundle.tokenizer.tokenize([prefix or ""])[0][:-1]  # drop xxeos: the headline goes on
+    words = count_words(detokenize(tokens))
+    if words > max_len:
+        raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")
+    glue = len(tokens) > 1 and tokens[-1] in _ATTACH_RIGHT
+    return tokens, bundle.tokenizer.numericalize(tokens), words, glue
+
+
+def _row_uniforms(seed: int, start: int, rows: int, steps: int) -> torch.Tensor:
+    # One generator per candidate index: candidate k draws the same numbers whatever the batch size.
+    return torch.from_numpy(np.stack([np.random.default_rng([seed, k]).random(steps)
+                                      for k in range(start, start + rows)]))
+
+
+def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temperature: float = 0.8,
+                       top_k: int | None = None, top_p: float | None = 0.95, prefix: str | None = None,
+                       style: str = "title", seed: int | None = None, unique: bool = True, novel: bool = True,
+                       banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS, model=None,
+                       batch_size: int | None = None, return_scores: bool = False, max_attempts: int | None = None):
+    """Exactly `n` headlines of `min_len`..`max_len` words sampled from the headline LM (a list of str).
+
+    `prefix` starts every headline; `unique` and `novel` (not a training headline) are checked after
+    normalisation; `banned_words` never appear (None disables the default list). Same `seed`, same
+    headlines, whatever `batch_size`. `return_scores=True` gives a DataFrame (text, words, log_prob).
+    """
+    cfg = SamplingConfig(temperature, top_k, top_p)
+    _validate(n, min_len, max_len, cfg, style)
+    bundle = resolve_bundle(model, "lm")
+    banned = frozenset(w.lower() for w in (banned_words or ()))
+    table = _TokenTable(bundle, banned)
+    prefix_tokens, prefix_ids, prefix_words, glue = _prefix(bundle, prefix, max_len)
+    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
+    batch_size = batch_size or min(max(2 * n, 64), 512)
+    max_attempts = max_attempts or max(50 * n, 2000)
+    steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
+    seen, found = set(), []
+    rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0)
+    attempts = 0
+    while len(found) < n:
+        if attempts >= max_attempts:
+            raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
+                                  f"(rejected: {rejected}); loosen min_len/max_len, unique, novel or prefix")
+        rows = min(batch_size, max_attempts - attempts)
+        tokens, done, logprob = _sample_batch(bundle, table, prefix_ids, prefix_words, glue,
+                                              _row_uniforms(seed, attempts, rows, steps), min_len, max_len, cfg)
+        attempts += rows
+        vocab = bundle.tokenizer.vocab
+        for row in range(rows):
+            if not done[row]:
+                rejected["too_long"] += 1
+                continue
+            ids = tokens[row].tolist()
+            body = [vocab[i] for i in ids[:ids.index(table.eos)]]
+            text = clean_headline(bundle.tokenizer.caser.apply(detokenize(prefix_tokens + body), style))
+            key, words = normalise_headline(text), count_words(text)
+            if not min_len <= words <= max_len:
+                rejected["length"] += 1
+            elif banned & {w.lower() for w in _WORD.findall(text)}:
+                rejected["banned"] += 1
+            elif unique and key in seen:
+                rejected["duplicate"] += 1
+            elif novel and not bundle.is_novel([text])[0]:
+                rejected["not_novel"] += 1
+            else:
+                seen.add(key)
+                found.append((text, words, float(logprob[row])))
+                if len(found) == n:
+                    break
+    if return_scores:
+        return pd.DataFrame(found, columns=["text", "words", "log_prob"])
+    return [text for text, _, _ in found]
+
+
+def score_headlines(headlines: Iterable[str], model=None, batch_size: int = 256) -> list[float]:
+    """Total log-probability (nats) of each headline under the LM, end of headline included, in input order."""
+    bundle = resolve_bundle(model, "lm")
+    headlines = [h if isinstance(h, str) else "" for h in headlines]
+    return score_ids(bundle.model, bundle.tokenizer.encode_batch(headlines), batch_size=batch_size)

@@ -1,0 +1,90 @@
+"""AWD-LSTM size presets, fastai learners built from them, and headline scoring under a language model."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from fastai.text.models.awdlstm import AWD_LSTM, awd_lstm_clas_config, awd_lstm_lm_config
+from fastai.text.models.core import get_language_model, get_text_classifier
+from torch import nn
+
+__all__ = ["LMPreset", "PRESETS", "get_preset", "build_lm", "build_classifier", "score_ids", "count_params"]
+
+
+@dataclass(frozen=True)
+class LMPreset:
+    """AWD-LSTM sizes and the batch shape they train with."""
+    name: str
+    emb_sz: int
+    n_hid: int
+    n_layers: int
+    drop_mult: float
+    bs: int
+    seq_len: int
+
+    def awd_config(self, classifier: bool = False) -> dict:
+        """fastai's AWD-LSTM config dict with this preset's sizes."""
+        base = awd_lstm_clas_config if classifier else awd_lstm_lm_config
+        return {**base, "emb_sz": self.emb_sz, "n_hid": self.n_hid, "n_layers": self.n_layers}
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+PRESETS = {
+    "tiny": LMPreset("tiny", emb_sz=32, n_hid=64, n_layers=2, drop_mult=0.1, bs=64, seq_len=32),
+    "small": LMPreset("small", emb_sz=200, n_hid=448, n_layers=3, drop_mult=0.3, bs=64, seq_len=48),
+    "base": LMPreset("base", emb_sz=400, n_hid=1152, n_layers=3, drop_mult=0.5, bs=64, seq_len=72),
+}
+
+
+def get_preset(preset: str | LMPreset | dict) -> LMPreset:
+    """A preset by name, a preset itself, or one rebuilt from its dict (as stored in a bundle config)."""
+    if isinstance(preset, LMPreset):
+        return preset
+    if isinstance(preset, dict):
+        return LMPreset(**preset)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[preset]
+
+
+def build_lm(vocab_sz: int, preset: LMPreset) -> nn.Module:
+    """An untrained AWD-LSTM language model (fastai `SequentialRNN`: encoder, tied decoder)."""
+    return get_language_model(AWD_LSTM, vocab_sz, config=preset.awd_config(), drop_mult=preset.drop_mult)
+
+
+def build_classifier(vocab_sz: int, n_class: int, preset: LMPreset, seq_len: int = 72) -> nn.Module:
+    """An untrained AWD-LSTM classifier with fastai's pooling head."""
+    return get_text_classifier(AWD_LSTM, vocab_sz, n_class, seq_len=seq_len, config=preset.awd_config(True),
+                               drop_mult=preset.drop_mult)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+@torch.inference_mode()
+def score_ids(model: nn.Module, ids: Sequence[Sequence[int]], pad_id: int = 1, batch_size: int = 256) -> list[float]:
+    """Total log-probability (nats) of each id sequence after its first token, batched and right-padded."""
+    model.eval()
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch: less padding
+    scores = [0.0] * len(ids)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(ids[i]) for i in chunk)
+        batch = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        for row, i in enumerate(chunk):
+            batch[row, :len(ids[i])] = torch.as_tensor(ids[i])
+        model.reset()
+        logits = model(batch[:, :-1])[0]
+        logp = F.log_softmax(logits.float(), dim=-1).gather(-1, batch[:, 1:, None]).squeeze(-1)
+        # Right padding only follows a sequence's end, so it never changes the scores of real tokens.
+        logp = logp.masked_fill(batch[:, 1:] == pad_id, 0.0).sum(1)
+        for row, i in enumerate(chunk):
+            scores[i] = float(logp[row])
+    return scores

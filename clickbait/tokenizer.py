@@ -1,0 +1,304 @@
+"""Small-vocab headline tokenizer: fastai Tokenizer + spaCy words, lowercase tokens, casing restored on output.
+
+fastai's default rules spend an `xxmaj` token on every Title-Case word; headlines are mostly Title Case, so
+that doubles sequence length and spends model capacity on casing. Here tokens are lowercase and a
+`HeadlineCaser` learned from the corpus restores casing ("title", "sentence" or "lower") when decoding.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from fastai.text.core import (BOS, EOS, PAD, SpacyTokenizer, TitledStr, Tokenizer, TokenizeWithRules,
+                              defaults, lowercase, parallel_tokenize)
+from fastai.text.data import make_vocab
+
+from spacy.symbols import ORTH
+
+from .data import clean_headline
+
+__all__ = ["HeadlineTokenizer", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize",
+           "TokenizerFileError", "STYLES", "count_words"]
+
+FORMAT_VERSION = 1
+STYLES = ("title", "sentence", "lower")
+SPECIAL_TOKENS = list(defaults.text_spec_tok)
+# Pre-tokenization rules (strings in, strings out): clean, lowercase, mark both ends of the headline.
+HEADLINE_RULES = [clean_headline, partial(lowercase, add_bos=True, add_eos=True)]
+
+_CONTRACTION = re.compile(r"^(?:n['\u2019]t|['\u2019](?:s|ll|re|ve|d|m))$")
+_ATTACH_LEFT = {",", ".", "!", "?", ":", ";", ")", "]", "}", "%", "...", "\u2026", "\u201d", "\u2019", "-", "/"}
+_ATTACH_RIGHT = {"(", "[", "{", "$", "#", "@", "\u201c", "\u2018", "-", "/"}
+_TOGGLE_QUOTES = {'"', "'"}
+_APOSTROPHES = {"'", "\u2019"}
+_ALNUM = re.compile(r"[^\W_]")
+_WORD_IN_TEXT = re.compile(r"\S+")
+
+
+class TokenizerFileError(ValueError):
+    """A saved tokenizer file is missing fields, corrupt or of an unknown format."""
+
+
+def count_words(text: str) -> int:
+    """Words as editors count them: whitespace-separated chunks that hold a letter or digit."""
+    return sum(1 for chunk in text.split() if _ALNUM.search(chunk))
+
+
+def detokenize(tokens: Iterable[str], headline_sep: str = " | ") -> str:
+    """Join lowercase tokens into text: special tokens dropped, punctuation and contractions reattached."""
+    out: list[str] = []
+    glue_next, open_quotes = True, set()
+    for tok in tokens:
+        if tok in (BOS, EOS):
+            if tok == BOS and out:
+                out.append(headline_sep)
+                glue_next = True
+            open_quotes.clear()
+            continue
+        if tok in (PAD, "xxfake") or tok.startswith("xxfld"):
+            continue
+        if tok in _APOSTROPHES and tok not in open_quotes and out and out[-1].endswith("s"):
+            attach_left, attach_right = True, False  # plural possessive: "Dogs' Minds"
+        elif tok in _TOGGLE_QUOTES:
+            closing = tok in open_quotes
+            open_quotes.symmetric_difference_update({tok})
+            attach_left, attach_right = closing, not closing
+        else:
+            attach_left = tok in _ATTACH_LEFT or bool(_CONTRACTION.match(tok))
+            attach_right = tok in _ATTACH_RIGHT
+        if out and not glue_next and not attach_left:
+            out.append(" ")
+        out.append(tok)
+        glue_next = attach_right
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------------- casing
+
+# Words whose all-caps form is another word ("US" vs "us"): never forced to a learned form.
+AMBIGUOUS_FORMS = frozenset("us it am id who i a".split())
+SMALL_WORDS = frozenset("a an and as at but by for from in into nor of on or per the to vs via with".split())
+_STRIP = "\"'()[]{}!?,;:\u201c\u201d\u2018\u2019#@*"
+
+
+def _case_key(chunk: str) -> str:
+    core = chunk.strip(_STRIP)
+    if core.endswith(".") and core.count(".") == 1:  # "Inc." keeps its dot only in acronyms like "U.S."
+        core = core[:-1]
+    return core.lower()
+
+
+def _capitalise(chunk: str) -> str:
+    # Capitalise after a leading quote or bracket, and each hyphen part ("Well-Known", "X-Men").
+    return "-".join(re.sub(r"^([^\w]*)(\w)", lambda m: m.group(1) + m.group(2).upper(), part, count=1)
+                    for part in chunk.split("-"))
+
+
+@dataclass
+class HeadlineCaser:
+    """Restores casing learned from a corpus: acronyms and mixed-case forms (`forms`) and proper nouns."""
+    forms: dict[str, str] = field(default_factory=dict)
+    proper: frozenset[str] = frozenset()
+
+    @classmethod
+    def learn(cls, texts: Iterable[str], min_count: int = 3, min_share: float = 0.6) -> "HeadlineCaser":
+        """Learn preferred surface forms (NASA, iPhone, U.S.) and proper nouns from raw headlines."""
+        surfaces: dict[str, Counter] = defaultdict(Counter)
+        inner_caps: Counter = Counter()
+        inner_total: Counter = Counter()
+        for text in texts:
+            chunks = [c for c in text.split() if _ALNUM.search(c)]
+            caps = sum(c.strip(_STRIP)[:1].isupper() for c in chunks[1:])
+            sentence_case = len(chunks) > 3 and caps < 0.5 * (len(chunks) - 1)
+            for i, chunk in enumerate(chunks):
+                core = chunk.strip(_STRIP)
+                if core.endswith(".") and core.count(".") == 1:
+                    core = core[:-1]
+                key = core.lower()
+                surfaces[key][core] += 1
+                if sentence_case and i > 0:
+                    inner_total[key] += 1
+                    inner_caps[key] += core[:1].isupper()
+        forms = {}
+        for key, counter in surfaces.items():
+            form, n = counter.most_common(1)[0]
+            total = sum(counter.values())
+            letters = [ch for ch in form if ch.isalpha()]
+            marked = (len(letters) > 1 and all(ch.isupper() for ch in letters)) or any(ch.isupper() for ch in form[1:])
+            if total >= min_count and n >= min_share * total and marked and key not in AMBIGUOUS_FORMS:
+                forms[key] = form
+        proper = frozenset(k for k, n in inner_total.items()
+                           if n >= 2 and inner_caps[k] >= min_share * n and k not in forms)
+        return cls(forms=forms, proper=proper)
+
+    def apply(self, text: str, style: str = "title") -> str:
+        """Recase lowercase `text` as a headline in `style`: "title", "sentence" or "lower"."""
+        if style not in STYLES:
+            raise ValueError(f"unknown casing style {style!r}; use one of {STYLES}")
+        if style == "lower":
+            return text
+        chunks = text.split(" ")
+        out = []
+        for i, chunk in enumerate(chunks):
+            key = _case_key(chunk)
+            starts = i == 0 or chunks[i - 1].endswith((":", "|", "?", "!"))
+            if key in self.forms:
+                out.append(chunk.replace(key, self.forms[key], 1) if key in chunk else chunk)
+            elif style == "title" and (starts or i == len(chunks) - 1 or key not in SMALL_WORDS):
+                out.append(_capitalise(chunk))
+            elif style == "sentence" and (starts or key in self.proper):
+                out.append(_capitalise(chunk))
+            else:
+                out.append(chunk)
+        return " ".join(out)
+
+
+# --------------------------------------------------------------------------------------------- tokenizer
+
+class HeadlineSpacyTokenizer(SpacyTokenizer):
+    """spaCy's English tokenizer minus its apostrophe-less contraction cases ("wed" -> "we d", "im" -> "i m").
+
+    Those splits cannot be joined back into the original word, and lowercase text triggers them for real
+    words ("wed", "hell", "ill").
+    """
+    def __init__(self, lang: str = "en", buf_sz: int = 5000):
+        super().__init__(lang, buf_sz=buf_sz)
+        tokenizer = self.pipe.__self__.tokenizer
+        tokenizer.rules = {text: pieces for text, pieces in tokenizer.rules.items()
+                           if len(pieces) == 1 or "".join(p[ORTH] for p in pieces) != text
+                           or any(q in text for q in "'\u2019")}
+
+
+class HeadlineTokenize(Tokenizer):
+    """fastai's Tokenizer transform with headline rules; `decodes` shows clean text in `show_batch`."""
+    caser: HeadlineCaser | None = None
+
+    def decodes(self, o) -> TitledStr:
+        text = detokenize(o)
+        return TitledStr(self.caser.apply(text, "sentence") if self.caser else text)
+
+
+class HeadlineTokenizer:
+    """Lowercase spaCy word tokens with a capped vocabulary; encodes headlines to ids and decodes them back."""
+
+    def __init__(self, vocab: Sequence[str], caser: HeadlineCaser | None = None,
+                 max_vocab: int = 10_000, min_freq: int = 2):
+        missing = [t for t in SPECIAL_TOKENS if t not in vocab[:len(SPECIAL_TOKENS)]]
+        if missing:
+            raise TokenizerFileError(f"vocabulary must start with fastai's special tokens; missing {missing}")
+        self.vocab = list(vocab)
+        self.o2i = {t: i for i, t in enumerate(self.vocab)}
+        self.caser = caser or HeadlineCaser()
+        self.max_vocab, self.min_freq = max_vocab, min_freq
+        self._words = None
+
+    # -- building
+    @classmethod
+    def train(cls, texts: Iterable[str], max_vocab: int = 10_000, min_freq: int = 2,
+              n_workers: int = defaults.cpus) -> "HeadlineTokenizer":
+        """Build the vocabulary (at most `max_vocab`, tokens seen `min_freq`+ times) and casing from headlines."""
+        texts = list(texts)
+        counts = Counter(t for toks in tokenize_headlines(texts, n_workers) for t in toks)
+        vocab = make_vocab(counts, min_freq=min_freq, max_vocab=max_vocab)
+        return cls(vocab, HeadlineCaser.learn(texts), max_vocab=max_vocab, min_freq=min_freq)
+
+    # -- text <-> tokens <-> ids
+    def tokenize(self, texts: Sequence[str], n_workers: int = 0) -> list[list[str]]:
+        """Lowercase tokens of each headline, `xxbos ... xxeos` included."""
+        return tokenize_headlines(texts, n_workers)
+
+    def numericalize(self, tokens: Sequence[str]) -> list[int]:
+        """Token ids; tokens outside the vocabulary map to `xxunk` (id 0)."""
+        return [self.o2i.get(t, 0) for t in tokens]
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of one headline, `xxbos ... xxeos` included."""
+        return self.numericalize(self.tokenize([text])[0])
+
+    def encode_batch(self, texts: Sequence[str], n_workers: int = 0) -> list[list[int]]:
+        """Ids of many headlines (tokenized in `n_workers` processes when > 0)."""
+        return [self.numericalize(toks) for toks in self.tokenize(texts, n_workers)]
+
+    def decode(self, ids: Iterable[int], style: str = "title") -> str:
+        """Clean headline text from ids, recased in `style` ("title", "sentence" or "lower")."""
+        return self.caser.apply(detokenize(self.vocab[int(i)] for i in ids), style)
+
+    def coverage(self, texts: Sequence[str]) -> float:
+        """Share of word tokens (specials excluded) of `texts` that are in the vocabulary."""
+        toks = [t for ts in self.tokenize(texts, n_workers=defaults.cpus) for t in ts if t not in (BOS, EOS)]
+        return sum(t in self.o2i for t in toks) / max(len(toks), 1)
+
+    def fastai_tokenizer(self, text_col: str = "text", n_workers: int = defaults.cpus) -> HeadlineTokenize:
+        """The fastai `Tokenizer` transform for a `TextBlock` over DataFrame column `text_col`."""
+        tfm = HeadlineTokenize.from_df(text_col, tok=HeadlineSpacyTokenizer("en"), rules=HEADLINE_RULES,
+                                       n_workers=n_workers)
+        tfm.caser = self.caser
+        return tfm
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def __repr__(self) -> str:
+        return f"HeadlineTokenizer(vocab={len(self.vocab)}, max_vocab={self.max_vocab}, min_freq={self.min_freq})"
+
+    # -- persistence
+    def to_dict(self) -> dict:
+        """JSON-ready state: format version, settings, vocabulary and casing."""
+        return {"format": "clickbait-headline-tokenizer", "version": FORMAT_VERSION,
+                "max_vocab": self.max_vocab, "min_freq": self.min_freq, "rules": "clean+lowercase+bos/eos",
+                "vocab": self.vocab, "forms": self.caser.forms, "proper": sorted(self.caser.proper)}
+
+    @classmethod
+    def from_dict(cls, state: dict, source: str = "tokenizer") -> "HeadlineTokenizer":
+        """Rebuild from `to_dict` output, naming `source` in any error."""
+        if not isinstance(state, dict) or state.get("format") != "clickbait-headline-tokenizer":
+            raise TokenizerFileError(f"{source}: not a clickbait tokenizer file")
+        if state.get("version") != FORMAT_VERSION:
+            raise TokenizerFileError(f"{source}: tokenizer format version {state.get('version')} "
+                                     f"is not supported (expected {FORMAT_VERSION})")
+        try:
+            caser = HeadlineCaser(forms=dict(state["forms"]), proper=frozenset(state["proper"]))
+            return cls(state["vocab"], caser, max_vocab=state["max_vocab"], min_freq=state["min_freq"])
+        except (KeyError, TypeError) as e:
+            raise TokenizerFileError(f"{source}: tokenizer file is missing or has a bad field ({e})") from None
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the tokenizer as JSON (atomically: an existing file is replaced only by a complete one)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "HeadlineTokenizer":
+        """Read a tokenizer saved by `save`."""
+        path = Path(path)
+        if not path.exists():
+            raise TokenizerFileError(f"{path}: tokenizer file not found")
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise TokenizerFileError(f"{path}: corrupt tokenizer JSON ({e})") from None
+        return cls.from_dict(state, str(path))
+
+
+_local_tokenizer: TokenizeWithRules | None = None
+
+
+def tokenize_headlines(texts: Sequence[str], n_workers: int = 0) -> list[list[str]]:
+    """Tokenize with the headline rules; `n_workers` > 0 uses fastai's process pool, keeping input order."""
+    global _local_tokenizer
+    texts = list(texts)
+    if n_workers and len(texts) >= 10_000:
+        pairs = parallel_tokenize(texts, HeadlineSpacyTokenizer("en"), HEADLINE_RULES, n_workers=n_workers)
+        return [list(toks) for _, toks in sorted(pairs, key=lambda p: p[0])]
+    if _local_tokenizer is None:  # building a spaCy pipeline costs ~0.3 s; keep one per process
+        _local_tokenizer = TokenizeWithRules(HeadlineSpacyTokenizer("en"), rules=HEADLINE_RULES)
+    return [list(toks) for toks in _local_tokenizer(texts)]

@@ -1,0 +1,218 @@
+"""ULMFiT recipe for headline LMs: a general headline LM, then a target-style fine-tune, resumable after a kill.
+
+Each step is a function a notebook can call on its own; `run_recipe` runs them all and writes a bundle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from fastai.callback.core import Callback
+from fastai.callback.progress import CSVLogger
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner.fit_one_cycle)
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.learner import save_model
+from fastai.metrics import Perplexity, accuracy
+from fastai.text.learner import LMLearner, language_model_learner
+from fastai.text.models.awdlstm import AWD_LSTM
+from safetensors.torch import save_file
+
+from .bundle import save_bundle
+from .data import load_chakraborty, split_holdout
+from .datablocks import lm_dataloaders
+from .models import LMPreset, get_preset
+from .tokenizer import HeadlineTokenizer
+
+__all__ = ["Phase", "RecipeConfig", "lm_learner", "fit_phases", "train_general_lm", "finetune_target_lm",
+           "save_encoder", "run_recipe"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One one-cycle fit: which layer groups train (`freeze_to`, None = all), for how long, at what top lr."""
+    epochs: int
+    lr: float
+    freeze_to: int | None = None
+
+
+@dataclass
+class RecipeConfig:
+    """Everything the recipe needs beyond the data; stored in the bundle config."""
+    preset: str = "small"
+    max_vocab: int = 10_000
+    min_freq: int = 2
+    general: list[Phase] = field(default_factory=lambda: [Phase(epochs=8, lr=5e-3)])
+    # Gradual unfreezing: top groups first, then everything with discriminative learning rates.
+    target: list[Phase] = field(default_factory=lambda: [Phase(1, 2e-3, freeze_to=-1), Phase(1, 2e-3, freeze_to=-2),
+                                                         Phase(4, 1e-3)])
+    valid_pct: float = 0.1
+    seed: int = 42
+    patience: int = 2
+    target_label: str = "clickbait"
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+def lm_learner(dls, preset: LMPreset | str, path: str | os.PathLike = ".") -> LMLearner:
+    """fastai `language_model_learner` for `preset`, with no hub weights (pretraining is our general stage)."""
+    preset = get_preset(preset)
+    return language_model_learner(dls, AWD_LSTM, config=preset.awd_config(), pretrained=False,
+                                  drop_mult=preset.drop_mult, metrics=[accuracy, Perplexity()], path=path,
+                                  model_dir=".")
+
+
+class _Progress:
+    """`progress.json` in the work dir: which stage/phase/epoch finished last. Written atomically."""
+
+    def __init__(self, work: Path):
+        self.file = work / "progress.json"
+        self.state = json.loads(self.file.read_text()) if self.file.exists() else {}
+
+    def epochs_done(self, stage: str, phase: int) -> int:
+        return self.state.get(f"{stage}/{phase}", 0)
+
+    def mark(self, stage: str, phase: int, epochs: int) -> None:
+        self.state[f"{stage}/{phase}"] = epochs
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=1))
+        os.replace(tmp, self.file)
+
+
+class ResumeCheckpoint(Callback):
+    """After every epoch, save model + optimizer atomically and record the epoch, so a killed run resumes."""
+    order = SaveModelCallback.order + 1
+
+    def __init__(self, progress: _Progress, stage: str, phase: int):
+        self.progress, self.stage, self.phase = progress, stage, phase
+
+    @property
+    def fname(self) -> str:
+        return f"{self.stage}_p{self.phase}_last"
+
+    def after_epoch(self):
+        final = self.learn.path / self.learn.model_dir / f"{self.fname}.pth"
+        tmp = final.with_suffix(".tmp")
+        save_model(tmp, self.learn.model, self.learn.opt, with_opt=True)
+        os.replace(tmp, final)  # a kill mid-save leaves the previous checkpoint intact
+        self.progress.mark(self.stage, self.phase, self.epoch + 1)
+
+
+def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
+               patience: int = 2, log=print) -> LMLearner:
+    """Fit `phases` in order with one-cycle schedules, keeping each phase's best epoch; resumes finished work."""
+    work = Path(work)
+    progress = _Progress(work)
+    for i, phase in enumerate(phases):
+        done = progress.epochs_done(stage, i)
+        if done >= phase.epochs:
+            continue
+        if phase.freeze_to is None:
+            learn.unfreeze()
+        else:
+            learn.freeze_to(phase.freeze_to)
+        if done:
+            learn.load(f"{stage}_p{i}_last", with_opt=True)
+            log(f"resuming {stage} phase {i} at epoch {done}/{phase.epochs}")
+        elif i > 0:
+            learn.load(f"{stage}_p{i - 1}_final", with_opt=False)
+        # Discriminative rates: each lower layer group learns 2.6x slower (ULMFiT).
+        lr = slice(phase.lr / 2.6 ** 4, phase.lr) if phase.freeze_to != -1 else phase.lr
+        cbs = [SaveModelCallback(monitor="valid_loss", fname=f"{stage}_p{i}_best", reset_on_fit=done == 0),
+               EarlyStoppingCallback(monitor="valid_loss", patience=patience),
+               ResumeCheckpoint(progress, stage, i), CSVLogger(fname=f"{stage}_history.csv", append=True)]
+        learn.fit_one_cycle(phase.epochs, lr, start_epoch=done, cbs=cbs)
+        learn.save(f"{stage}_p{i}_final", with_opt=False)
+        progress.mark(stage, i, phase.epochs)
+    learn.load(f"{stage}_p{len(phases) - 1}_final", with_opt=False)
+    return learn
+
+
+def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: RecipeConfig,
+                     work: str | os.PathLike, log=print) -> LMLearner:
+    """Step 1: a headline LM from scratch on every training headline (our stand-in for WT103 pretraining)."""
+    preset = get_preset(cfg.preset)
+    dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    learn = lm_learner(dls, preset, path=work)
+    log(f"general LM: {len(df):,} headlines, {len(tokenizer):,} tokens in vocab, preset {preset.name}")
+    return fit_phases(learn, cfg.general, "general", work, cfg.patience, log)
+
+
+def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
+                       work: str | os.PathLike, log=print) -> LMLearner:
+    """Step 2: fine-tune the general LM on the target style with gradual unfreezing and discriminative rates."""
+    preset = get_preset(cfg.preset)
+    dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    learn = lm_learner(dls, preset, path=work)
+    learn.model.load_state_dict(general.model.state_dict())
+    log(f"target LM: {len(df):,} headlines")
+    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log)
+
+
+def save_encoder(learn: LMLearner, path: str | os.PathLike) -> Path:
+    """Step 3: the fine-tuned encoder as safetensors, for the classifier."""
+    state = {k: v.contiguous() for k, v in learn.model[0].state_dict().items() if not k.endswith(".module.weight_hh_l0")
+             and not k.startswith("encoder_dp.")}
+    save_file(state, str(path))
+    return Path(path)
+
+
+def _validation_metrics(learn: LMLearner) -> dict:
+    loss, acc, ppl = learn.validate()
+    return {"valid_loss": round(float(loss), 4), "valid_accuracy": round(float(acc), 4),
+            "valid_token_perplexity": round(float(ppl), 2)}
+
+
+def run_recipe(data: str | os.PathLike, out: str | os.PathLike, work: str | os.PathLike = "runs/default",
+               cfg: RecipeConfig | None = None, overwrite: bool = True, log=print) -> Path:
+    """Run the whole recipe on the Chakraborty folder `data` and write the LM bundle to `out`."""
+    cfg = cfg or RecipeConfig()
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    train_df, _ = split_holdout(load_chakraborty(data))  # the held-out slice is for benches only
+    tok_file = work / "tokenizer.json"
+    if tok_file.exists():  # a resumed run must reuse the vocabulary its checkpoints were trained with
+        tokenizer = HeadlineTokenizer.load(tok_file)
+    else:
+        tokenizer = HeadlineTokenizer.train(train_df["text"], max_vocab=cfg.max_vocab, min_freq=cfg.min_freq)
+        tokenizer.save(tok_file)
+    general = train_general_lm(train_df, tokenizer, cfg, work, log)
+    general_metrics = _validation_metrics(general)
+    target_df = train_df[train_df["label"] == cfg.target_label]
+    learn = finetune_target_lm(target_df, tokenizer, general, cfg, work, log)
+    save_encoder(learn, work / "encoder.safetensors")
+    config = {"kind": "lm", "preset": cfg.preset, "recipe": cfg.to_dict(), "target_label": cfg.target_label,
+              "metrics": {"general": general_metrics, "target": _validation_metrics(learn)},
+              "train_minutes": round((time.time() - start) / 60, 1)}
+    path = save_bundle(out, learn.model, tokenizer, config, train_texts=train_df["text"], overwrite=overwrite)
+    log(f"bundle written to {path} in {config['train_minutes']} min: {json.dumps(config['metrics'])}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m clickbait.train`: run the recipe that builds the bundled default LM."""
+    p = argparse.ArgumentParser(description="Train a headline LM with the ULMFiT recipe and write a bundle.")
+    p.add_argument("--data", required=True, help="folder with clickbait.txt.gz and non_clickbait.txt.gz")
+    p.add_argument("--out", required=True, help="bundle directory to write")
+    p.add_argument("--work", default="runs/default", help="checkpoints and logs; rerun to resume")
+    p.add_argument("--preset", default="small", choices=["tiny", "small", "base"])
+    p.add_argument("--general-epochs", type=int, default=None)
+    p.add_argument("--target-epochs", type=int, default=None, help="epochs of the final unfrozen phase")
+    args = p.parse_args(argv)
+    cfg = RecipeConfig(preset=args.preset)
+    if args.general_epochs:
+        cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
+    if args.target_epochs:
+        cfg.target = cfg.target[:-1] + [Phase(args.target_epochs, cfg.target[-1].lr)]
+    run_recipe(args.data, args.out, args.work, cfg)
+
+
+if __name__ == "__main__":
+    main()
