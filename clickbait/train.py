@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 from fastai.callback.core import Callback
-from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner.fit_one_cycle)
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.learner import save_model
@@ -69,39 +68,68 @@ def lm_learner(dls, preset: LMPreset | str, path: str | os.PathLike = ".") -> LM
 
 
 class _Progress:
-    """`progress.json` in the work dir: which stage/phase/epoch finished last. Written atomically."""
+    """`progress.json` in the work dir: epochs finished and best validation loss per stage phase. Atomic writes."""
 
     def __init__(self, work: Path):
         self.file = work / "progress.json"
         self.state = json.loads(self.file.read_text()) if self.file.exists() else {}
 
-    def epochs_done(self, stage: str, phase: int) -> int:
-        return self.state.get(f"{stage}/{phase}", 0)
+    def epochs_done(self, key: str) -> int:
+        return self.state.get(key, {}).get("epochs", 0)
 
-    def mark(self, stage: str, phase: int, epochs: int) -> None:
-        self.state[f"{stage}/{phase}"] = epochs
+    def best(self, key: str) -> float | None:
+        return self.state.get(key, {}).get("best")
+
+    def mark(self, key: str, epochs: int, best: float | None) -> None:
+        self.state[key] = {"epochs": epochs, "best": best}
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state, indent=1))
         os.replace(tmp, self.file)
 
 
-class ResumeCheckpoint(Callback):
-    """After every epoch, save model + optimizer atomically and record the epoch, so a killed run resumes."""
-    order = SaveModelCallback.order + 1
+class _SkipAware:
+    """Ignore the epochs that fastai's `SkipToEpoch` cancels when a fit resumes at `start_epoch`."""
 
-    def __init__(self, progress: _Progress, stage: str, phase: int):
-        self.progress, self.stage, self.phase = progress, stage, phase
+    def before_epoch(self):
+        self.skipped = False
 
-    @property
-    def fname(self) -> str:
-        return f"{self.stage}_p{self.phase}_last"
+    def after_cancel_epoch(self):
+        self.skipped = True
 
     def after_epoch(self):
+        if not self.skipped:
+            super().after_epoch()
+
+
+class BestModel(_SkipAware, SaveModelCallback):
+    """fastai's SaveModelCallback (keeps the best epoch), resumable."""
+
+
+class EarlyStop(_SkipAware, EarlyStoppingCallback):
+    """fastai's EarlyStoppingCallback, resumable."""
+
+
+class ResumeCheckpoint(_SkipAware, Callback):
+    """After every epoch: save model + optimizer atomically, append the epoch to the history CSV, record progress."""
+    order = SaveModelCallback.order + 1
+
+    def __init__(self, progress: _Progress, key: str, fname: str, history: Path, best: BestModel):
+        self.progress, self.key, self.fname, self.history, self.tracker = progress, key, fname, history, best
+
+    def after_epoch(self):
+        if self.skipped:
+            return
         final = self.learn.path / self.learn.model_dir / f"{self.fname}.pth"
         tmp = final.with_suffix(".tmp")
         save_model(tmp, self.learn.model, self.learn.opt, with_opt=True)
         os.replace(tmp, final)  # a kill mid-save leaves the previous checkpoint intact
-        self.progress.mark(self.stage, self.phase, self.epoch + 1)
+        names, values = self.recorder.metric_names[1:-1], self.recorder.values[-1]
+        new_file = not self.history.exists()
+        with open(self.history, "a", encoding="utf-8") as f:
+            if new_file:
+                f.write(",".join(["phase", "epoch", *names]) + "\n")
+            f.write(",".join([self.key, str(self.epoch), *(f"{v:.5f}" for v in values)]) + "\n")
+        self.progress.mark(self.key, self.epoch + 1, float(self.tracker.best))
 
 
 def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
@@ -110,7 +138,8 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
     work = Path(work)
     progress = _Progress(work)
     for i, phase in enumerate(phases):
-        done = progress.epochs_done(stage, i)
+        key = f"{stage}/{i}"
+        done = progress.epochs_done(key)
         if done >= phase.epochs:
             continue
         if phase.freeze_to is None:
@@ -124,12 +153,13 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
             learn.load(f"{stage}_p{i - 1}_final", with_opt=False)
         # Discriminative rates: each lower layer group learns 2.6x slower (ULMFiT).
         lr = slice(phase.lr / 2.6 ** 4, phase.lr) if phase.freeze_to != -1 else phase.lr
-        cbs = [SaveModelCallback(monitor="valid_loss", fname=f"{stage}_p{i}_best", reset_on_fit=done == 0),
-               EarlyStoppingCallback(monitor="valid_loss", patience=patience),
-               ResumeCheckpoint(progress, stage, i), CSVLogger(fname=f"{stage}_history.csv", append=True)]
+        best = BestModel(monitor="valid_loss", fname=f"{stage}_p{i}_best", reset_on_fit=False)
+        best.best = progress.best(key) if done else None
+        cbs = [best, EarlyStop(monitor="valid_loss", patience=patience),
+               ResumeCheckpoint(progress, key, f"{stage}_p{i}_last", work / f"{stage}_history.csv", best)]
         learn.fit_one_cycle(phase.epochs, lr, start_epoch=done, cbs=cbs)
         learn.save(f"{stage}_p{i}_final", with_opt=False)
-        progress.mark(stage, i, phase.epochs)
+        progress.mark(key, phase.epochs, best.best)
     learn.load(f"{stage}_p{len(phases) - 1}_final", with_opt=False)
     return learn
 
@@ -170,13 +200,17 @@ def _validation_metrics(learn: LMLearner) -> dict:
 
 
 def run_recipe(data: str | os.PathLike, out: str | os.PathLike, work: str | os.PathLike = "runs/default",
-               cfg: RecipeConfig | None = None, overwrite: bool = True, log=print) -> Path:
-    """Run the whole recipe on the Chakraborty folder `data` and write the LM bundle to `out`."""
+               cfg: RecipeConfig | None = None, overwrite: bool = True, sample: int | None = None,
+               log=print) -> Path:
+    """Run the whole recipe on the Chakraborty folder `data` and write the LM bundle to `out`.
+
+    `sample` draws that many headlines per file (quick runs); rerunning with the same `work` resumes.
+    """
     cfg = cfg or RecipeConfig()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    train_df, _ = split_holdout(load_chakraborty(data))  # the held-out slice is for benches only
+    train_df, _ = split_holdout(load_chakraborty(data, sample=sample))  # the held-out slice is for benches only
     tok_file = work / "tokenizer.json"
     if tok_file.exists():  # a resumed run must reuse the vocabulary its checkpoints were trained with
         tokenizer = HeadlineTokenizer.load(tok_file)
@@ -205,13 +239,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", default="small", choices=["tiny", "small", "base"])
     p.add_argument("--general-epochs", type=int, default=None)
     p.add_argument("--target-epochs", type=int, default=None, help="epochs of the final unfrozen phase")
+    p.add_argument("--sample", type=int, default=None, help="headlines drawn per file, for quick runs")
     args = p.parse_args(argv)
     cfg = RecipeConfig(preset=args.preset)
     if args.general_epochs:
         cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
     if args.target_epochs:
         cfg.target = cfg.target[:-1] + [Phase(args.target_epochs, cfg.target[-1].lr)]
-    run_recipe(args.data, args.out, args.work, cfg)
+    run_recipe(args.data, args.out, args.work, cfg, sample=args.sample)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""Training, bundles and scoring: loss falls, bundles round-trip exactly, bad bundles fail clearly, resume works."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from clickbait.bundle import BundleError, load_bundle, save_bundle
+from clickbait.generate import score_headlines
+from clickbait.models import PRESETS, build_lm, count_params
+
+HEADLINES = ["17 Things You Will Only Understand If You Love Dogs", "Obama signs the budget bill",
+             "This Cat Did Something Amazing And You Won't Believe It", "xyzzy plugh frobnicate"]
+
+
+def test_presets_sizes(slice_tokenizer):
+    assert count_params(build_lm(10_008, PRESETS["small"])) in range(3_000_000, 6_000_001)
+    assert count_params(build_lm(len(slice_tokenizer), PRESETS["tiny"])) < 300_000
+
+
+def test_tiny_lm_validation_loss_falls(tiny_learner):
+    after = float(tiny_learner.validate()[0])
+    assert after < tiny_learner.loss_before - 1.0
+
+
+def test_scores_are_log_probs_with_end_of_headline(tiny_bundle):
+    scores = score_headlines(HEADLINES, tiny_bundle)
+    assert len(scores) == len(HEADLINES) and all(s < 0 for s in scores)
+    # scoring one at a time equals batched scoring (padding never leaks into a score)
+    assert [score_headlines([h], tiny_bundle)[0] for h in HEADLINES] == pytest.approx(scores, abs=1e-4)
+    # a trained LM prefers a real headline to its words shuffled
+    words = HEADLINES[0].split()
+    shuffled = " ".join(words[::2] + words[1::2])
+    assert score_headlines([HEADLINES[0]], tiny_bundle)[0] > score_headlines([shuffled], tiny_bundle)[0]
+
+
+def test_bundle_roundtrip_identical_scores(tiny_bundle, tiny_bundle_path, tmp_path):
+    copy = save_bundle(tmp_path / "copy", tiny_bundle.model, tiny_bundle.tokenizer,
+                       {"kind": "lm", "preset": "tiny"}, half=False)
+    assert score_headlines(HEADLINES, load_bundle(copy)) == score_headlines(HEADLINES, tiny_bundle)
+    files = sorted(p.name for p in Path(tiny_bundle_path).iterdir())
+    assert files == ["config.json", "model.safetensors", "novelty.safetensors", "vocab.json"]
+    config = json.loads((Path(tiny_bundle_path) / "config.json").read_text())
+    assert config["data_fingerprint"] and config["versions"]["fastai"].startswith("2.8")
+
+
+def test_save_never_overwrites_silently(tiny_bundle, tiny_bundle_path):
+    before = (Path(tiny_bundle_path) / "model.safetensors").read_bytes()
+    with pytest.raises(BundleError, match="already exists"):
+        save_bundle(tiny_bundle_path, tiny_bundle.model, tiny_bundle.tokenizer, {"kind": "lm", "preset": "tiny"})
+    assert (Path(tiny_bundle_path) / "model.safetensors").read_bytes() == before
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle_path, tmp_path):
+    return Path(shutil.copytree(tiny_bundle_path, tmp_path / "b"))
+
+
+def test_corrupted_weights(bundle_copy):
+    weights = bundle_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(BundleError, match=r"model.safetensors: corrupt or truncated"):
+        load_bundle(bundle_copy)
+    weights.write_bytes(b"\x00" * 100)
+    with pytest.raises(BundleError, match=r"model.safetensors: corrupt or truncated"):
+        load_bundle(bundle_copy)
+
+
+def test_vocab_weights_mismatch(bundle_copy, tiny_bundle):
+    vocab = json.loads((bundle_copy / "vocab.json").read_text())
+    vocab["vocab"] += [f"extra{i}" for i in range(8)]
+    (bundle_copy / "vocab.json").write_text(json.dumps(vocab))
+    config = json.loads((bundle_copy / "config.json").read_text())
+    config["vocab_size"] += 8
+    (bundle_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"model.safetensors: 0.encoder.weight has shape \(3008, 32\).*vocabulary or preset mismatch"):
+        load_bundle(bundle_copy)
+    config["vocab_size"] -= 8
+    (bundle_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"vocab.json: \d+ tokens, but config.json says"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("name", ["config.json", "vocab.json", "model.safetensors", "novelty.safetensors"])
+def test_missing_file(bundle_copy, name):
+    (bundle_copy / name).unlink()
+    with pytest.raises(BundleError, match=name):
+        load_bundle(bundle_copy)
+
+
+def test_unknown_bundle_path(tmp_path):
+    with pytest.raises(BundleError, match="no such bundle directory"):
+        score_headlines(["x"], tmp_path / "nowhere")
+
+
+def test_resume_after_kill(shared_dir, tmp_path):
+    """SIGKILL the recipe after its first checkpoint; the rerun continues from that epoch, not from zero."""
+    work, out = tmp_path / "work", tmp_path / "bundle"
+    cmd = [sys.executable, "-m", "clickbait.train", "--data", str(shared_dir), "--out", str(out), "--work", str(work),
+           "--preset", "tiny", "--sample", "800", "--general-epochs", "4", "--target-epochs", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress = work / "progress.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if progress.exists() and json.loads(progress.read_text()).get("general/0", {}).get("epochs", 0) >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(progress.read_text())["general/0"]["epochs"]
+    assert 1 <= done < 4, "the kill should land mid-stage"
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming general phase 0 at epoch {done}/4" in result.stdout
+    history = (work / "general_history.csv").read_text().splitlines()
+    epochs = [int(line.split(",")[1]) for line in history if line.startswith("general/0,")]
+    assert epochs == list(range(4)), history  # each epoch trained once: the rerun skipped the finished ones
+    assert load_bundle(out).config["kind"] == "lm"
