@@ -127,6 +127,18 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
     return torch.stack(out, 1), done, logprob
 
 
+def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[str], style: str) -> str:
+    """Detokenize and recase; the caller's prefix is kept exactly as written (casing included)."""
+    text = bundle.tokenizer.caser.apply(detokenize(prefix_tokens + body), style)
+    head = detokenize(prefix_tokens)
+    if prefix and text.lower().startswith(head):
+        # Casing works per space-separated chunk and keeps lengths, so the prefix's span is known exactly;
+        # its last chunk may carry glued text (a comma, "'s") that belongs to the continuation.
+        chunks, k = text.split(" "), len(head.split(" "))
+        text = " ".join([prefix + chunks[k - 1][len(head.split(" ")[-1]):]] + chunks[k:])
+    return clean_headline(text)
+
+
 def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str], list[int], int, bool]:
     tokens = bundle.tokenizer.tokenize([prefix or ""])[0][:-1]  # drop xxeos: the headline goes on
     words = count_words(detokenize(tokens))
@@ -158,7 +170,8 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
     bundle = resolve_bundle(model, "lm")
     banned = frozenset(w.lower() for w in (banned_words or ()))
     table = _TokenTable(bundle, banned)
-    prefix_tokens, prefix_ids, prefix_words, glue = _prefix(bundle, prefix, max_len)
+    prefix_text = clean_headline(prefix or "")
+    prefix_tokens, prefix_ids, prefix_words, glue = _prefix(bundle, prefix_text, max_len)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     batch_size = batch_size or min(max(2 * n, 64), 512)
     max_attempts = max_attempts or max(50 * n, 2000)
@@ -181,7 +194,7 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
                 continue
             ids = tokens[row].tolist()
             body = [vocab[i] for i in ids[:ids.index(table.eos)]]
-            text = clean_headline(bundle.tokenizer.caser.apply(detokenize(prefix_tokens + body), style))
+            text = _render(bundle, prefix_text, prefix_tokens, body, style)
             key, words = normalise_headline(text), count_words(text)
             if not min_len <= words <= max_len:
                 rejected["length"] += 1

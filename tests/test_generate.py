@@ -1,0 +1,82 @@
+"""generate_headlines guarantees, checked on a tiny trained model."""
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clickbait.data import headline_hash, normalise_headline
+from clickbait.generate import GenerationError, generate_headlines
+from clickbait.tokenizer import count_words
+
+
+def test_exact_n_and_lengths(tiny_bundle):
+    for n, lo, hi in ((1, 1, 3), (37, 4, 15), (25, 8, 9)):
+        out = generate_headlines(n, lo, hi, model=tiny_bundle, seed=0)
+        assert len(out) == n and all(isinstance(h, str) for h in out)
+        assert all(lo <= count_words(h) <= hi for h in out), out
+
+
+def test_unique_after_normalisation(tiny_bundle):
+    out = generate_headlines(200, 1, 4, model=tiny_bundle, seed=1, temperature=0.5)
+    assert len({normalise_headline(h) for h in out}) == 200
+
+
+def test_novel_against_training_headlines(tiny_bundle):
+    free = generate_headlines(40, 2, 6, model=tiny_bundle, seed=2, novel=False, unique=False)
+    # pretend the first 20 of those were training headlines: they must now be skipped
+    trained = dataclasses.replace(tiny_bundle, novelty=np.array([headline_hash(h) for h in free[:20]]))
+    out = generate_headlines(40, 2, 6, model=trained, seed=2, unique=False)
+    assert not {normalise_headline(h) for h in out} & {normalise_headline(h) for h in free[:20]}
+    assert trained.is_novel(out).all()
+
+
+def test_prefix_known_and_unknown_words(tiny_bundle):
+    out = generate_headlines(15, 5, 12, prefix="10 Reasons Why", model=tiny_bundle, seed=3)
+    assert all(re.match(r"10 Reasons Why\b", h) for h in out) and all(5 <= count_words(h) <= 12 for h in out)
+    odd = generate_headlines(5, 4, 10, prefix="ZorBlaxian quuxes", model=tiny_bundle, seed=3, style="title")
+    assert all(re.match(r"ZorBlaxian quuxes\b", h) for h in odd), odd  # kept as written, never a crash
+    with pytest.raises(GenerationError, match="prefix .* has 4 words, more than max_len=3"):
+        generate_headlines(5, 1, 3, prefix="One Two Three Four", model=tiny_bundle)
+
+
+def test_banned_words_never_appear(tiny_bundle):
+    banned = {"the", "you", "this"}
+    out = generate_headlines(100, 4, 12, banned_words=banned, model=tiny_bundle, seed=4)
+    words = {w.lower() for h in out for w in re.findall(r"[\w']+", h)}
+    assert not words & banned
+    unbanned = generate_headlines(100, 4, 12, banned_words=None, model=tiny_bundle, seed=4)
+    assert {w.lower() for h in unbanned for w in re.findall(r"[\w']+", h)} & banned  # the ban did something
+
+
+def test_same_seed_same_headlines_any_batch_size(tiny_bundle):
+    a = generate_headlines(30, 3, 10, model=tiny_bundle, seed=7, batch_size=7)
+    b = generate_headlines(30, 3, 10, model=tiny_bundle, seed=7, batch_size=64)
+    c = generate_headlines(30, 3, 10, model=tiny_bundle, seed=8, batch_size=64)
+    assert a == b and a != c
+
+
+def test_return_scores(tiny_bundle):
+    df = generate_headlines(10, model=tiny_bundle, seed=5, return_scores=True)
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["text", "words", "log_prob"]
+    assert (df["words"] == df["text"].map(count_words)).all() and (df["log_prob"] < 0).all()
+    assert df["text"].tolist() == generate_headlines(10, model=tiny_bundle, seed=5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n=0), "n must be at least 1"), (dict(n=-3), "n must be at least 1"), (dict(n=2.5), "n must be an int"),
+    (dict(n="5"), "n must be an int"), (dict(min_len=0), "min_len must be at least 1"),
+    (dict(min_len=9, max_len=4), r"min_len \(9\) is greater than max_len \(4\)"),
+    (dict(temperature=0), "temperature must be > 0"), (dict(top_p=1.5), "top_p must be in"),
+    (dict(style="shout"), "style must be one of"),
+])
+def test_bad_arguments(tiny_bundle, kwargs, message):
+    with pytest.raises(GenerationError, match=message):
+        generate_headlines(**{"model": tiny_bundle, **kwargs})
+
+
+def test_impossible_request_stops_with_reason(tiny_bundle):
+    # greedy decoding (top_k=1) writes one headline over and over: 50 unique ones cannot exist
+    with pytest.raises(GenerationError, match=r"found only 1 of 50 headlines in 300 attempts .*'duplicate': 299"):
+        generate_headlines(50, 2, 8, top_k=1, model=tiny_bundle, seed=0, max_attempts=300)
