@@ -28,6 +28,18 @@ dykes spic spics chink chinks kike kikes wetback wetbacks twat twats wanker wank
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 
+def balanced(text: str) -> bool:
+    """True when quotes and brackets pair up: a headline with a dangling `"` or `(` reads as broken."""
+    if text.count('"') % 2 or text.count("\u201c") != text.count("\u201d"):
+        return False
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0 and '""' not in text
+
+
 class GenerationError(ValueError):
     """generate_headlines cannot satisfy the request (bad arguments, or attempts exhausted)."""
 
@@ -145,7 +157,8 @@ def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str]
     if words > max_len:
         raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")
     glue = len(tokens) > 1 and tokens[-1] in _ATTACH_RIGHT
-    return tokens, bundle.tokenizer.numericalize(tokens), words, glue
+    # Fed after xxeos: the state the LM always saw before a headline in its training stream.
+    return tokens, bundle.tokenizer.numericalize(["xxeos"] + tokens), words, glue
 
 
 def _row_uniforms(seed: int, start: int, rows: int, steps: int) -> torch.Tensor:
@@ -177,7 +190,7 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
     max_attempts = max_attempts or max(50 * n, 2000)
     steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
     seen, found = set(), []
-    rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0)
+    rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0)
     attempts = 0
     while len(found) < n:
         if attempts >= max_attempts:
@@ -198,6 +211,8 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
             key, words = normalise_headline(text), count_words(text)
             if not min_len <= words <= max_len:
                 rejected["length"] += 1
+            elif not balanced(text):
+                rejected["unbalanced"] += 1
             elif banned & {w.lower() for w in _WORD.findall(text)}:
                 rejected["banned"] += 1
             elif unique and key in seen:
@@ -218,4 +233,5 @@ def score_headlines(headlines: Iterable[str], model=None, batch_size: int = 256)
     """Total log-probability (nats) of each headline under the LM, end of headline included, in input order."""
     bundle = resolve_bundle(model, "lm")
     headlines = [h if isinstance(h, str) else "" for h in headlines]
-    return score_ids(bundle.model, bundle.tokenizer.encode_batch(headlines), batch_size=batch_size)
+    prime = [bundle.tokenizer.o2i["xxeos"]]
+    return score_ids(bundle.model, bundle.tokenizer.encode_batch(headlines), prime=prime, batch_size=batch_size)

@@ -11,12 +11,11 @@ import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from fastai.text.core import (BOS, EOS, PAD, SpacyTokenizer, TitledStr, Tokenizer, TokenizeWithRules,
-                              defaults, lowercase, parallel_tokenize)
+                              defaults, parallel_tokenize)
 from fastai.text.data import make_vocab
 
 from spacy.symbols import ORTH
@@ -29,8 +28,15 @@ __all__ = ["HeadlineTokenizer", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_R
 FORMAT_VERSION = 1
 STYLES = ("title", "sentence", "lower")
 SPECIAL_TOKENS = list(defaults.text_spec_tok)
+
+
+def mark_headline(text: str) -> str:
+    """Lowercase and wrap in `xxbos ... xxeos` (no empty token between them when the text is empty)."""
+    return " ".join(part for part in (BOS, text.lower().strip(), EOS) if part)
+
+
 # Pre-tokenization rules (strings in, strings out): clean, lowercase, mark both ends of the headline.
-HEADLINE_RULES = [clean_headline, partial(lowercase, add_bos=True, add_eos=True)]
+HEADLINE_RULES = [clean_headline, mark_headline]
 
 _CONTRACTION = re.compile(r"^(?:n['\u2019]t|['\u2019](?:s|ll|re|ve|d|m))$")
 _ATTACH_LEFT = {",", ".", "!", "?", ":", ";", ")", "]", "}", "%", "...", "\u2026", "\u201d", "\u2019", "-", "/"}

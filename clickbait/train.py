@@ -43,12 +43,12 @@ class Phase:
 class RecipeConfig:
     """Everything the recipe needs beyond the data; stored in the bundle config."""
     preset: str = "small"
-    max_vocab: int = 10_000
+    max_vocab: int = 6_000
     min_freq: int = 2
-    general: list[Phase] = field(default_factory=lambda: [Phase(epochs=8, lr=5e-3)])
+    general: list[Phase] = field(default_factory=lambda: [Phase(epochs=4, lr=1e-2)])
     # Gradual unfreezing: top groups first, then everything with discriminative learning rates.
-    target: list[Phase] = field(default_factory=lambda: [Phase(1, 2e-3, freeze_to=-1), Phase(1, 2e-3, freeze_to=-2),
-                                                         Phase(4, 1e-3)])
+    target: list[Phase] = field(default_factory=lambda: [Phase(1, 1e-2, freeze_to=-1), Phase(1, 5e-3, freeze_to=-2),
+                                                         Phase(4, 3e-3)])
     valid_pct: float = 0.1
     seed: int = 42
     patience: int = 2

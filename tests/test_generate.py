@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from clickbait.data import headline_hash, normalise_headline
-from clickbait.generate import GenerationError, generate_headlines
+from clickbait.generate import GenerationError, balanced, generate_headlines
 from clickbait.tokenizer import count_words
 
 
@@ -16,6 +16,12 @@ def test_exact_n_and_lengths(tiny_bundle):
         out = generate_headlines(n, lo, hi, model=tiny_bundle, seed=0)
         assert len(out) == n and all(isinstance(h, str) for h in out)
         assert all(lo <= count_words(h) <= hi for h in out), out
+        assert all(balanced(h) and h == h.strip() and not re.search(r"\bxx[a-z]", h.lower()) and "\u2581" not in h for h in out), out
+
+
+def test_balanced():
+    assert balanced('The "Best" Dogs (Ever)') and not balanced('The "Best Dogs') and not balanced("Dogs (Ever")
+    assert not balanced("Dogs) Ever (") and not balanced('Say ""')
 
 
 def test_unique_after_normalisation(tiny_bundle):
