@@ -18,7 +18,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# The bundled default models: the ULMFiT LM, then the classifier on its encoder. Rerun to resume after a kill.
 model: install
-	$(BIN)/python -m clickbait.train --data $(SHARED) --out clickbait/bundled/default --work runs/default
+	$(BIN)/python -m clickbait.train --data $(SHARED) --out clickbait/bundled/lm --work runs/default
+	$(BIN)/python -m clickbait.classify --data $(SHARED) --lm clickbait/bundled/lm --out clickbait/bundled/classifier --work runs/classifier
 
 .PHONY: install run test model

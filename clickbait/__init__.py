@@ -15,6 +15,7 @@ _EXPORTS = {
     "RecipeConfig": "train", "run_recipe": "train", "train_general_lm": "train", "finetune_target_lm": "train",
     "save_bundle": "bundle", "load_bundle": "bundle", "BundleError": "bundle",
     "generate_headlines": "generate", "score_headlines": "generate", "GenerationError": "generate",
+    "train_classifier": "classify", "classify_headlines": "classify", "clickbait_score": "classify",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .bundle import Bundle, resolve_bundle
 from .data import clean_headline, normalise_headline
 from .models import score_ids
-from .tokenizer import _ALNUM, _ATTACH_LEFT, _ATTACH_RIGHT, _CONTRACTION, STYLES, count_words, detokenize
+from .tokenizer import STYLES, count_words, detokenize, glues_left, glues_right, has_word_char
 
 __all__ = ["generate_headlines", "score_headlines", "GenerationError", "DEFAULT_BANNED_WORDS", "SamplingConfig"]
 
@@ -57,9 +57,9 @@ class _TokenTable:
 
     def __init__(self, bundle: Bundle, banned: frozenset[str]):
         vocab = bundle.tokenizer.vocab
-        self.alnum = torch.tensor([bool(_ALNUM.search(t)) and not t.startswith("xx") for t in vocab])
-        self.glue_left = torch.tensor([t in _ATTACH_LEFT or bool(_CONTRACTION.match(t)) for t in vocab])
-        self.glue_right = torch.tensor([t in _ATTACH_RIGHT for t in vocab])
+        self.alnum = torch.tensor([has_word_char(t) and not t.startswith("xx") for t in vocab])
+        self.glue_left = torch.tensor([glues_left(t) for t in vocab])
+        self.glue_right = torch.tensor([glues_right(t) for t in vocab])
         self.eos = bundle.tokenizer.o2i["xxeos"]
         never = [i for i, t in enumerate(vocab) if t.startswith("xx") and t != "xxeos"]
         never += [i for i, t in enumerate(vocab) if t in banned]
@@ -156,7 +156,7 @@ def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str]
     words = count_words(detokenize(tokens))
     if words > max_len:
         raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")
-    glue = len(tokens) > 1 and tokens[-1] in _ATTACH_RIGHT
+    glue = len(tokens) > 1 and glues_right(tokens[-1])
     # Fed after xxeos: the state the LM always saw before a headline in its training stream.
     return tokens, bundle.tokenizer.numericalize(["xxeos"] + tokens), words, glue
 
@@ -167,16 +167,28 @@ def _row_uniforms(seed: int, start: int, rows: int, steps: int) -> torch.Tensor:
                                       for k in range(start, start + rows)]))
 
 
+RERANK_POOL = 3
+
+
+def _clickbait_scorer(classifier):
+    from .classify import clickbait_score  # the classifier stack loads only when asked for
+    bundle = resolve_bundle(classifier, "classifier")
+    return lambda texts: clickbait_score(texts, bundle) if texts else []
+
+
 def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temperature: float = 0.8,
                        top_k: int | None = None, top_p: float | None = 0.95, prefix: str | None = None,
                        style: str = "title", seed: int | None = None, unique: bool = True, novel: bool = True,
                        banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS, model=None,
-                       batch_size: int | None = None, return_scores: bool = False, max_attempts: int | None = None):
+                       batch_size: int | None = None, return_scores: bool = False, max_attempts: int | None = None,
+                       min_score: float | None = None, rerank: bool = False, classifier=None):
     """Exactly `n` headlines of `min_len`..`max_len` words sampled from the headline LM (a list of str).
 
     `prefix` starts every headline; `unique` and `novel` (not a training headline) are checked after
     normalisation; `banned_words` never appear (None disables the default list). Same `seed`, same
     headlines, whatever `batch_size`. `return_scores=True` gives a DataFrame (text, words, log_prob).
+    With a classifier (`classifier`, default the bundled one), `min_score` keeps only headlines whose
+    clickbait probability is at least that, and `rerank` draws `RERANK_POOL` x n and returns the n most click-baity.
     """
     cfg = SamplingConfig(temperature, top_k, top_p)
     _validate(n, min_len, max_len, cfg, style)
@@ -190,9 +202,12 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
     max_attempts = max_attempts or max(50 * n, 2000)
     steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
     seen, found = set(), []
-    rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0)
+    rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0, below_min_score=0)
+    scores: list[float] = []
     attempts = 0
-    while len(found) < n:
+    scorer = _clickbait_scorer(classifier) if (min_score is not None or rerank) else None
+    wanted = n * RERANK_POOL if rerank else n
+    while len(found) < wanted:
         if attempts >= max_attempts:
             raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
                                   f"(rejected: {rejected}); loosen min_len/max_len, unique, novel or prefix")
@@ -222,11 +237,21 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
             else:
                 seen.add(key)
                 found.append((text, words, float(logprob[row])))
-                if len(found) == n:
+                if len(found) == wanted:
                     break
-    if return_scores:
-        return pd.DataFrame(found, columns=["text", "words", "log_prob"])
-    return [text for text, _, _ in found]
+        if scorer is not None:  # score this batch's new headlines in one classifier call
+            new = found[len(scores):]
+            new_scores = scorer([f[0] for f in new])
+            keep = [i for i, p in enumerate(new_scores) if min_score is None or p >= min_score]
+            rejected["below_min_score"] += len(new) - len(keep)
+            found = found[:len(scores)] + [new[i] for i in keep]
+            scores += [new_scores[i] for i in keep]
+    result = pd.DataFrame(found[:wanted], columns=["text", "words", "log_prob"])
+    if scorer is not None:
+        result["clickbait"] = scores[:wanted]
+        if rerank:
+            result = result.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
+    return result if return_scores else result["text"].tolist()
 
 
 def score_headlines(headlines: Iterable[str], model=None, batch_size: int = 256) -> list[float]:

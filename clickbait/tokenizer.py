@@ -23,7 +23,7 @@ from spacy.symbols import ORTH
 from .data import clean_headline
 
 __all__ = ["HeadlineTokenizer", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize",
-           "TokenizerFileError", "STYLES", "count_words"]
+           "TokenizerFileError", "STYLES", "count_words", "glues_left", "glues_right", "has_word_char"]
 
 FORMAT_VERSION = 1
 STYLES = ("title", "sentence", "lower")
@@ -51,6 +51,21 @@ class TokenizerFileError(ValueError):
     """A saved tokenizer file is missing fields, corrupt or of an unknown format."""
 
 
+def glues_left(tok: str) -> bool:
+    """True for tokens written without a space before them (punctuation, "'s", "n't")."""
+    return tok in _ATTACH_LEFT or bool(_CONTRACTION.match(tok))
+
+
+def glues_right(tok: str) -> bool:
+    """True for tokens written without a space after them ("(", "$", "#", a hyphen)."""
+    return tok in _ATTACH_RIGHT
+
+
+def has_word_char(tok: str) -> bool:
+    """True for tokens holding a letter or digit: the ones that make a chunk count as a word."""
+    return bool(_ALNUM.search(tok))
+
+
 def count_words(text: str) -> int:
     """Words as editors count them: whitespace-separated chunks that hold a letter or digit."""
     return sum(1 for chunk in text.split() if _ALNUM.search(chunk))
@@ -76,8 +91,7 @@ def detokenize(tokens: Iterable[str], headline_sep: str = " | ") -> str:
             open_quotes.symmetric_difference_update({tok})
             attach_left, attach_right = closing, not closing
         else:
-            attach_left = tok in _ATTACH_LEFT or bool(_CONTRACTION.match(tok))
-            attach_right = tok in _ATTACH_RIGHT
+            attach_left, attach_right = glues_left(tok), glues_right(tok)
         if out and not glue_next and not attach_left:
             out.append(" ")
         out.append(tok)
@@ -153,7 +167,8 @@ class HeadlineCaser:
         out = []
         for i, chunk in enumerate(chunks):
             key = _case_key(chunk)
-            starts = i == 0 or chunks[i - 1].endswith((":", "|", "?", "!"))
+            # A new clause or a quoted title starts here: its first word is capitalised even if small.
+            starts = i == 0 or chunks[i - 1].endswith((":", "|", "?", "!")) or chunk[:1] in "\"\u201c(\u2018"
             if key in self.forms:
                 out.append(chunk.replace(key, self.forms[key], 1) if key in chunk else chunk)
             elif style == "title" and (starts or i == len(chunks) - 1 or key not in SMALL_WORDS):

@@ -1,0 +1,131 @@
+"""ULMFiT headline classifier on our LM encoder: train, save as a bundle, classify and score headlines."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from fastai.metrics import F1Score, accuracy
+from fastai.text.data import pad_input_chunk
+from fastai.text.learner import TextLearner, text_classifier_learner
+from fastai.text.models.awdlstm import AWD_LSTM
+
+from .bundle import Bundle, resolve_bundle, save_bundle
+from .data import HeadlineDataError
+from .datablocks import clas_dataloaders
+from .models import get_preset
+from .train import Phase, fit_phases
+
+__all__ = ["ClassifierConfig", "classifier_learner", "train_classifier", "classify_headlines", "clickbait_score"]
+
+
+@dataclass
+class ClassifierConfig:
+    """Fine-tuning schedule: gradual unfreezing (last group, last two, all) with discriminative rates."""
+    phases: list[Phase] = field(default_factory=lambda: [Phase(1, 2e-2, freeze_to=-1), Phase(1, 1e-2, freeze_to=-2),
+                                                         Phase(1, 5e-3, freeze_to=-3), Phase(2, 1e-3)])
+    bs: int = 32
+    seq_len: int = 72
+    valid_pct: float = 0.1
+    seed: int = 42
+    patience: int = 2
+
+
+def classifier_learner(dls, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".") -> TextLearner:
+    """fastai `text_classifier_learner` whose encoder starts from the LM bundle's encoder (no hub weights)."""
+    preset = get_preset(lm.config["preset"])
+    metrics = [accuracy] + ([F1Score()] if dls.c == 2 else [F1Score(average="macro")])
+    learn = text_classifier_learner(dls, AWD_LSTM, seq_len=seq_len, config=preset.awd_config(classifier=True),
+                                    pretrained=False, drop_mult=preset.drop_mult, metrics=metrics, path=path,
+                                    model_dir=".")
+    learn.model[0].module.load_state_dict(lm.model[0].state_dict())
+    learn.freeze()
+    return learn
+
+
+def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = "label", *, lm=None,
+                     cfg: ClassifierConfig | None = None, work: str | os.PathLike = "runs/classifier",
+                     out: str | os.PathLike | None = None, overwrite: bool = False, log=print) -> Bundle:
+    """Fine-tune a classifier for `df[label_col]` (two or more classes) on the LM encoder; save a bundle to `out`."""
+    cfg = cfg or ClassifierConfig()
+    lm = resolve_bundle(lm, "lm")
+    if text_col not in df.columns:
+        raise HeadlineDataError(f"no text column {text_col!r}; found {list(df.columns)}")
+    start = time.time()
+    df = df.rename(columns={text_col: "text"}) if text_col != "text" else df
+    dls = clas_dataloaders(df, lm.tokenizer, label_col=label_col, bs=cfg.bs, seq_len=cfg.seq_len,
+                           valid_pct=cfg.valid_pct, seed=cfg.seed)
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    learn = classifier_learner(dls, lm, cfg.seq_len, path=work)
+    log(f"classifier: {len(df):,} headlines, classes {list(dls.vocab[1])}")
+    fit_phases(learn, cfg.phases, "classifier", work, cfg.patience, log)
+    loss, acc, f1 = learn.validate()
+    config = {"kind": "classifier", "preset": lm.config["preset"], "classes": [str(c) for c in dls.vocab[1]],
+              "seq_len": cfg.seq_len, "lm": str(lm.path) if lm.path else None,
+              "metrics": {"valid_loss": round(float(loss), 4), "valid_accuracy": round(float(acc), 4),
+                          "valid_f1": round(float(f1), 4)},
+              "train_minutes": round((time.time() - start) / 60, 1)}
+    learn.model.eval()
+    bundle = Bundle(model=learn.model.cpu(), tokenizer=lm.tokenizer, config=config)
+    if out is not None:
+        save_bundle(out, learn.model, lm.tokenizer, config, train_texts=df["text"], overwrite=overwrite)
+        bundle.path = Path(out)
+    log(f"classifier done in {config['train_minutes']} min: {config['metrics']}")
+    return bundle
+
+
+@torch.inference_mode()
+def classify_headlines(headlines: Iterable[str], model=None, batch_size: int = 128) -> pd.DataFrame:
+    """A DataFrame in input order: `text`, predicted `label`, and one probability column per class."""
+    bundle = resolve_bundle(model, "classifier")
+    texts = [h if isinstance(h, str) else "" for h in headlines]
+    ids = bundle.tokenizer.encode_batch(texts)
+    seq_len = bundle.config.get("seq_len", 72)
+    probs = torch.zeros(len(texts), len(bundle.classes))
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    bundle.model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        # fastai's own collate for classifiers: padding first, in chunks of seq_len, so the encoder masks it
+        batch = pad_input_chunk([(torch.tensor(ids[i]),) for i in chunk], pad_idx=1, pad_first=True, seq_len=seq_len)
+        x = torch.stack([b[0] for b in batch])
+        bundle.model.reset()
+        probs[chunk] = F.softmax(bundle.model(x)[0].float(), dim=-1)
+    out = pd.DataFrame({"text": texts})
+    out["label"] = [bundle.classes[i] for i in probs.argmax(1).tolist()]
+    for j, name in enumerate(bundle.classes):
+        out[name] = probs[:, j].numpy()
+    return out
+
+
+def clickbait_score(headlines: Iterable[str], model=None) -> list[float]:
+    """Probability that each headline is clickbait, from a classifier with a `clickbait` class."""
+    bundle = resolve_bundle(model, "classifier")
+    if "clickbait" not in bundle.classes:
+        raise HeadlineDataError(f"classifier classes {bundle.classes} have no 'clickbait' class")
+    return classify_headlines(headlines, bundle)["clickbait"].tolist()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m clickbait.classify`: train the clickbait-vs-news classifier bundle from the shared data."""
+    import argparse
+
+    from .data import load_chakraborty, split_holdout
+    p = argparse.ArgumentParser(description="Fine-tune the clickbait classifier on an LM bundle's encoder.")
+    p.add_argument("--data", required=True, help="folder with clickbait.txt.gz and non_clickbait.txt.gz")
+    p.add_argument("--lm", default=None, help="LM bundle (default: the bundled one)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--work", default="runs/classifier")
+    args = p.parse_args(argv)
+    train_df, _ = split_holdout(load_chakraborty(args.data))  # the held-out slice is for benches only
+    train_classifier(train_df, lm=args.lm, work=args.work, out=args.out, overwrite=True)
+
+
+if __name__ == "__main__":
+    main()

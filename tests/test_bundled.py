@@ -1,0 +1,36 @@
+"""The models shipped inside the package: present, small, loadable, and doing what `make run` shows."""
+import json
+
+import pytest
+
+from clickbait.bundle import BUNDLED, default_bundle_path, load_bundle
+from clickbait.generate import generate_headlines
+from clickbait.tokenizer import count_words
+
+
+def test_bundled_size_limit():
+    total = sum(p.stat().st_size for p in BUNDLED.rglob("*") if p.is_file())
+    assert total <= 25 * 1024 * 1024
+
+
+def test_default_lm_bundle():
+    path = default_bundle_path("lm")
+    config = json.loads((path / "config.json").read_text())
+    assert config["kind"] == "lm" and 3_000_000 <= config["n_params"] <= 6_000_000
+    bundle = load_bundle(path)
+    assert len(bundle.novelty) > 20_000  # both shared files' training headlines, for novelty checks
+
+
+def test_default_generation_is_reproducible():
+    a = generate_headlines(20, seed=0)
+    assert a == generate_headlines(20, seed=0, batch_size=16)
+    assert len(set(a)) == 20 and all(4 <= count_words(h) <= 15 for h in a)
+    assert load_bundle(default_bundle_path("lm")).is_novel(a).all()
+
+
+@pytest.mark.skipif(not default_bundle_path("classifier").exists(), reason="no bundled classifier")
+def test_default_classifier_bundle():
+    from clickbait.classify import clickbait_score
+    scores = clickbait_score(["You Won't Believe What These 17 Cats Did Next",
+                              "Senate approves budget after overnight session"])
+    assert scores[0] > 0.5 > scores[1]

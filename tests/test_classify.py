@@ -1,0 +1,78 @@
+"""Classifier head: learns well above chance, round-trips exactly, multi-class, clear errors."""
+import pandas as pd
+import pytest
+
+from clickbait.bundle import BundleError, load_bundle
+from clickbait.classify import ClassifierConfig, classify_headlines, clickbait_score, train_classifier
+from clickbait.data import HeadlineDataError
+from clickbait.train import Phase
+
+FAST = ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(4, 1e-2)], bs=64)
+
+
+@pytest.fixture(scope="module")
+def clas_bundle_path(slice_df, tiny_bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clas") / "bundle"
+    train_classifier(slice_df, lm=tiny_bundle, cfg=FAST, work=tmp_path_factory.mktemp("clas-work"), out=out)
+    return out
+
+
+def test_classifier_well_above_chance(clas_bundle_path, train_holdout):
+    held = train_holdout[1].sample(600, random_state=0)
+    pred = classify_headlines(held["text"], clas_bundle_path)
+    assert list(pred.columns) == ["text", "label", "clickbait", "news"]
+    assert pred["text"].tolist() == held["text"].tolist()          # input order kept
+    assert (pred["clickbait"] + pred["news"]).round(5).eq(1).all()
+    accuracy = (pred["label"].values == held["label"].values).mean()
+    assert accuracy > 0.8, accuracy
+
+
+def test_classifier_bundle_roundtrip(clas_bundle_path, tmp_path):
+    texts = ["You Won't Believe What This Dog Did", "Senate passes budget bill", "21 Pictures Of Cats"]
+    bundle = load_bundle(clas_bundle_path)
+    assert bundle.kind == "classifier" and bundle.classes == ["clickbait", "news"]
+    a = classify_headlines(texts, bundle)
+    # batching and order do not change a probability
+    b = classify_headlines(texts[::-1], clas_bundle_path, batch_size=1)[::-1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, atol=1e-5)
+    assert clickbait_score(texts, bundle) == pytest.approx(a["clickbait"].tolist())
+
+
+def _three_classes(df):
+    listicle = df["text"].str.match(r"^\d") & (df["label"] == "clickbait")
+    return df.assign(label=df["label"].where(~listicle, "listicle"))
+
+
+def test_multiclass(slice_df, tiny_bundle, train_holdout, tmp_path):
+    bundle = train_classifier(_three_classes(slice_df), lm=tiny_bundle, cfg=FAST, work=tmp_path)
+    assert bundle.classes == ["clickbait", "listicle", "news"]
+    held = _three_classes(train_holdout[1].sample(600, random_state=1))
+    pred = classify_headlines(held["text"], bundle)
+    assert list(pred.columns) == ["text", "label", "clickbait", "listicle", "news"]
+    assert pred[bundle.classes].sum(axis=1).round(5).eq(1).all()
+    majority = held["label"].value_counts(normalize=True).max()
+    assert (pred["label"].values == held["label"].values).mean() > majority + 0.1
+
+
+def test_classifier_errors(slice_df, tiny_bundle, tmp_path):
+    with pytest.raises(HeadlineDataError, match="1 class"):
+        train_classifier(slice_df.assign(label="news"), lm=tiny_bundle, cfg=FAST, work=tmp_path)
+    holes = slice_df.assign(label=slice_df["label"].where(slice_df.index % 5 != 0))
+    with pytest.raises(HeadlineDataError, match="missing labels"):
+        train_classifier(holes, lm=tiny_bundle, cfg=FAST, work=tmp_path)
+    with pytest.raises(BundleError, match="no such bundle directory"):
+        classify_headlines(["x"], tmp_path / "nowhere")
+    with pytest.raises(BundleError, match="is a lm bundle, expected a classifier"):
+        classify_headlines(["x"], tiny_bundle)
+
+
+def test_generate_min_score_and_rerank(clas_bundle_path, tiny_bundle):
+    from clickbait.generate import RERANK_POOL, generate_headlines
+    kept = generate_headlines(20, model=tiny_bundle, seed=0, min_score=0.6, classifier=clas_bundle_path)
+    assert len(kept) == 20 and min(clickbait_score(kept, clas_bundle_path)) >= 0.6
+    top = generate_headlines(10, model=tiny_bundle, seed=1, rerank=True, classifier=clas_bundle_path,
+                             return_scores=True)
+    pool = generate_headlines(10 * RERANK_POOL, model=tiny_bundle, seed=1)
+    best = sorted(zip(clickbait_score(pool, clas_bundle_path), pool), key=lambda p: -p[0])[:10]
+    assert top["text"].tolist() == [t for _, t in best]
+    assert top["clickbait"].is_monotonic_decreasing
