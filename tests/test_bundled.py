@@ -1,8 +1,6 @@
 """The models shipped inside the package: present, small, loadable, and doing what `make run` shows."""
 import json
 
-import pytest
-
 from clickbait.bundle import BUNDLED, default_bundle_path, load_bundle
 from clickbait.generate import generate_headlines
 from clickbait.tokenizer import count_words
@@ -28,7 +26,6 @@ def test_default_generation_is_reproducible():
     assert load_bundle(default_bundle_path("lm")).is_novel(a).all()
 
 
-@pytest.mark.skipif(not default_bundle_path("classifier").exists(), reason="no bundled classifier")
 def test_default_classifier_bundle():
     from clickbait.classify import clickbait_score
     scores = clickbait_score(["You Won't Believe What These 17 Cats Did Next",
