@@ -38,9 +38,9 @@ def predict_headlines(bundle, df: pd.DataFrame, count: int, max_len: int, temper
     out = []
     with learn.no_bar():
         for _ in range(count):
-            text = learn.predict("", n_words=max_len + 4, temperature=temperature)
-            toks = text.split(" ")
-            body = toks[toks.index("xxbos") + 1:] if "xxbos" in toks else toks
+            text = learn.predict("", n_words=max_len + 4, temperature=temperature, no_bar=True)
+            # predict drops xxbos; the prompt "" is "xxeos", so the headline runs to the next xxeos
+            body = text.split(" ")[1:]
             out.append(detokenize(body[:body.index("xxeos")] if "xxeos" in body else body))
     return out
 

@@ -56,8 +56,10 @@ class Bundle:
 
     def is_novel(self, texts: Iterable[str]) -> np.ndarray:
         """True where a headline is not among the bundle's training headlines (after normalisation)."""
-        hashes = np.array([headline_hash(t) for t in texts], dtype=np.int64)
-        return ~np.isin(hashes, self.novelty)
+        if getattr(self, "_novelty_set", (None,))[0] is not self.novelty:  # rebuilt if `novelty` is replaced
+            self._novelty_set = (self.novelty, set(self.novelty.tolist()))
+        known = self._novelty_set[1]
+        return np.array([headline_hash(t) not in known for t in texts], dtype=bool)
 
 
 def default_bundle_path(kind: str = "lm") -> Path:

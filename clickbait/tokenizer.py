@@ -200,6 +200,11 @@ class HeadlineTokenize(Tokenizer):
     """fastai's Tokenizer transform with headline rules; `decodes` shows clean text in `show_batch`."""
     caser: HeadlineCaser | None = None
 
+    @property
+    def tokenizer(self) -> "HeadlineTokenize":
+        """Itself: fastai's `LMLearner.predict` reads `dls.train_ds.tokenizer.sep`, found through this name."""
+        return self
+
     def decodes(self, o) -> TitledStr:
         text = detokenize(o)
         return TitledStr(self.caser.apply(text, "sentence") if self.caser else text)
