@@ -48,6 +48,7 @@ def test_bundle_roundtrip_identical_scores(tiny_bundle, tiny_bundle_path, tmp_pa
     assert files == ["config.json", "model.safetensors", "novelty.safetensors", "vocab.json"]
     config = json.loads((Path(tiny_bundle_path) / "config.json").read_text())
     assert config["data_fingerprint"] and config["versions"]["fastai"].startswith("2.8")
+    assert config["tokenizer"]["min_freq"] == 2 and config["tokenizer"]["max_vocab"] == 3000
 
 
 def test_save_never_overwrites_silently(tiny_bundle, tiny_bundle_path):
