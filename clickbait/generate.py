@@ -108,32 +108,41 @@ def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: SamplingConfig) -> 
 @torch.inference_mode()
 def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], prefix_words: int, glue: bool,
                   uniforms: torch.Tensor, min_len: int, max_len: int, cfg: SamplingConfig):
-    """Advance every row one token per step from the shared prefix; return token ids, finished mask, log-probs."""
+    """Advance every live row one token per step from the shared prefix; return token ids, finished mask, log-probs.
+
+    Rows leave the batch as soon as they end or run past max_len; rows never interact, so this only saves work.
+    """
     model, rows, steps = bundle.model, uniforms.size(0), uniforms.size(1)
     model.reset()
     logits = model[1](model[0](torch.tensor([prefix_ids]).expand(rows, -1)))[0][:, -1]
+    live = torch.arange(rows)                           # original row index of each row still in the batch
     words = torch.full((rows,), prefix_words)
     glue_next = torch.full((rows,), glue)              # does the next token join the current word?
     in_word = torch.full((rows,), prefix_words > 0)    # does the current word already hold a letter or digit?
-    alive, done = torch.ones(rows, dtype=torch.bool), torch.zeros(rows, dtype=torch.bool)
-    out, logprob = [], torch.zeros(rows, dtype=torch.float64)
+    out = torch.full((rows, steps), table.eos)
+    done, logprob = torch.zeros(rows, dtype=torch.bool), torch.zeros(rows, dtype=torch.float64)
     for step in range(steps):
         logits[:, table.never] = float("-inf")
         logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words
-        token = _draw(logits, uniforms[:, step], cfg)
-        logprob += torch.where(alive, F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1).double(), 0.0)
+        token = _draw(logits, uniforms[live, step], cfg)
+        logprob[live] += F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1).double()
+        out[live, step] = token
         ended = token == table.eos
         joined = table.glue_left[token] | glue_next
         words += table.alnum[token] & ~(joined & in_word) & ~ended
         in_word = torch.where(joined, in_word | table.alnum[token], table.alnum[token])
         glue_next = table.glue_right[token]
-        done |= alive & ended
-        alive &= ~ended & (words <= max_len)          # too long without ending: discarded, never truncated
-        out.append(token)
-        if not alive.any():
+        done[live[ended]] = True
+        keep = ~ended & (words <= max_len)              # too long without ending: discarded, never truncated
+        if not keep.any():
             break
+        if not keep.all():
+            live, words, glue_next, in_word, token = live[keep], words[keep], glue_next[keep], in_word[keep], token[keep]
+            encoder = model[0]
+            encoder.hidden = [(h[:, keep].contiguous(), c[:, keep].contiguous()) for h, c in encoder.hidden]
+            encoder.bs = len(live)
         logits = model[1](model[0](token[:, None]))[0][:, -1]
-    return torch.stack(out, 1), done, logprob
+    return out, done, logprob
 
 
 def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[str], style: str) -> str:
