@@ -42,10 +42,13 @@ def slice_tokenizer(slice_df):
 @pytest.fixture(scope="session")
 def tiny_learner(slice_df, slice_tokenizer, tmp_path_factory):
     """A tiny AWD-LSTM LM trained for 2 epochs on the slice (with its loss before training recorded)."""
+    from fastai.torch_core import set_seed
+
     from clickbait.datablocks import lm_dataloaders
     from clickbait.models import PRESETS
     from clickbait.train import lm_learner
     preset = PRESETS["tiny"]
+    set_seed(0, reproducible=True)  # dropout and shuffling: the same tiny model on every run
     dls = lm_dataloaders(slice_df, slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0)
     learn = lm_learner(dls, preset, path=tmp_path_factory.mktemp("tiny"))
     learn.loss_before = float(learn.validate()[0])

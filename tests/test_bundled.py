@@ -2,7 +2,7 @@
 import json
 
 from clickbait.bundle import BUNDLED, default_bundle_path, load_bundle
-from clickbait.generate import generate_headlines
+from clickbait.generate import generate_headlines, score_headlines
 from clickbait.tokenizer import count_words
 
 
@@ -31,3 +31,11 @@ def test_default_classifier_bundle():
     scores = clickbait_score(["You Won't Believe What These 17 Cats Did Next",
                               "Senate approves budget after overnight session"])
     assert scores[0] > 0.5 > scores[1]
+
+
+def test_default_lm_prefers_real_word_order():
+    real = ["17 Things You Will Only Understand If You Love Dogs", "Obama signs the budget bill",
+            "This Cat Did Something Amazing And You Won't Believe It"]
+    shuffled = [" ".join(h.split()[::2] + h.split()[1::2]) for h in real]
+    for r, s in zip(score_headlines(real), score_headlines(shuffled)):
+        assert r > s + 3

@@ -34,10 +34,6 @@ def test_scores_are_log_probs_with_end_of_headline(tiny_bundle):
     assert len(scores) == len(HEADLINES) and all(s < 0 for s in scores)
     # scoring one at a time equals batched scoring (padding never leaks into a score)
     assert [score_headlines([h], tiny_bundle)[0] for h in HEADLINES] == pytest.approx(scores, abs=1e-4)
-    # a trained LM prefers a real headline to its words shuffled
-    words = HEADLINES[0].split()
-    shuffled = " ".join(words[::2] + words[1::2])
-    assert score_headlines([HEADLINES[0]], tiny_bundle)[0] > score_headlines([shuffled], tiny_bundle)[0]
 
 
 def test_bundle_roundtrip_identical_scores(tiny_bundle, tiny_bundle_path, tmp_path):
