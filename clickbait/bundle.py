@@ -20,7 +20,7 @@ from torch import nn
 
 from .data import headline_hash
 from .models import LMPreset, build_classifier, build_lm, get_preset
-from .tokenizer import HeadlineTokenizer, TokenizerFileError
+from .tokenizer import HeadlineTokenizer, TokenizerFileError, read_json
 
 __all__ = ["Bundle", "BundleError", "save_bundle", "load_bundle", "default_bundle_path", "resolve_bundle",
            "data_fingerprint"]
@@ -140,12 +140,7 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
 
 def _read_config(path: Path) -> dict:
     file = path / CONFIG
-    if not file.exists():
-        raise BundleError(f"{file}: missing; a bundle needs {CONFIG}, {VOCAB}, {WEIGHTS} and {NOVELTY}")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{file}: corrupt JSON ({e})") from None
+    config = read_json(file, BundleError, f"bundle config (a bundle needs {CONFIG}, {VOCAB}, {WEIGHTS}, {NOVELTY})")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise BundleError(f"{file}: not a clickbait bundle config")
     if config.get("version") != FORMAT_VERSION:

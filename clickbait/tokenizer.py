@@ -306,13 +306,17 @@ class HeadlineTokenizer:
     def load(cls, path: str | os.PathLike) -> "HeadlineTokenizer":
         """Read a tokenizer saved by `save`."""
         path = Path(path)
-        if not path.exists():
-            raise TokenizerFileError(f"{path}: tokenizer file not found")
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise TokenizerFileError(f"{path}: corrupt tokenizer JSON ({e})") from None
-        return cls.from_dict(state, str(path))
+        return cls.from_dict(read_json(path, TokenizerFileError, "tokenizer file"), str(path))
+
+
+def read_json(path: Path, error: type[Exception], what: str) -> object:
+    """Parse a JSON file, raising `error` that names the file when it is missing or corrupt."""
+    if not path.exists():
+        raise error(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: corrupt {what} JSON ({e})") from None
 
 
 _local_tokenizer: TokenizeWithRules | None = None
