@@ -20,7 +20,7 @@ test: install
 
 # The bundled default models: the ULMFiT LM, then the classifier on its encoder. Rerun to resume after a kill.
 model: install
-	$(BIN)/python -m clickbait.train --data $(SHARED) --out clickbait/bundled/lm --work runs/default
-	$(BIN)/python -m clickbait.classify --data $(SHARED) --lm clickbait/bundled/lm --out clickbait/bundled/classifier --work runs/classifier
+	$(BIN)/clickbait train lm --data $(SHARED) --out clickbait/bundled/lm --work runs/default --force
+	$(BIN)/clickbait train classifier --data $(SHARED) --lm clickbait/bundled/lm --out clickbait/bundled/classifier --work runs/classifier --force
 
 .PHONY: install run test model

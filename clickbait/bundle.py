@@ -114,7 +114,8 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
     full = {"format": FORMAT, "version": FORMAT_VERSION, **config,
             "preset": get_preset(config["preset"]).to_dict(), "vocab_size": len(tokenizer),
             "tokenizer": {"max_vocab": tokenizer.max_vocab, "min_freq": tokenizer.min_freq,
-                          "rules": tokenizer.to_dict()["rules"], "spacy": "blank en"},
+                          "rules": tokenizer.rules_name, "case_marks": tokenizer.case_marks,
+                          "spacy": "blank en"},
             "n_params": int(sum(v.numel() for v in state.values())), "dtype": "float16" if half else "float32",
             "versions": _versions(), "train_headlines": len(texts),
             "data_fingerprint": data_fingerprint(texts) if texts else None}

@@ -14,6 +14,7 @@ from fastai.metrics import F1Score, accuracy
 from fastai.text.data import pad_input_chunk
 from fastai.text.learner import TextLearner, text_classifier_learner
 from fastai.text.models.awdlstm import AWD_LSTM
+from fastai.torch_core import distrib_barrier, rank_distrib, set_seed
 
 from .bundle import Bundle, resolve_bundle, save_bundle
 from .data import HeadlineDataError
@@ -28,12 +29,14 @@ __all__ = ["ClassifierConfig", "classifier_learner", "train_classifier", "classi
 class ClassifierConfig:
     """Fine-tuning schedule: gradual unfreezing (last group, last two, all) with discriminative rates."""
     phases: list[Phase] = field(default_factory=lambda: [Phase(1, 2e-2, freeze_to=-1), Phase(1, 1e-2, freeze_to=-2),
-                                                         Phase(1, 5e-3, freeze_to=-3), Phase(2, 1e-3)])
+                                                         Phase(1, 5e-3, freeze_to=-3), Phase(3, 1e-3)])
     bs: int = 32
     seq_len: int = 72
     valid_pct: float = 0.1
     seed: int = 42
     patience: int = 2
+    # fastai's xxmaj/xxup marks: casing alone separates most clickbait (Title Case) from news (sentence case).
+    case_marks: bool = True
 
 
 def classifier_learner(dls, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".") -> TextLearner:
@@ -57,8 +60,10 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     if text_col not in df.columns:
         raise HeadlineDataError(f"no text column {text_col!r}; found {list(df.columns)}")
     start = time.time()
+    set_seed(cfg.seed)  # every rank must shuffle the same way
     df = df.rename(columns={text_col: "text"}) if text_col != "text" else df
-    dls = clas_dataloaders(df, lm.tokenizer, label_col=label_col, bs=cfg.bs, seq_len=cfg.seq_len,
+    tokenizer = lm.tokenizer.with_case_marks() if cfg.case_marks else lm.tokenizer
+    dls = clas_dataloaders(df, tokenizer, label_col=label_col, bs=cfg.bs, seq_len=cfg.seq_len,
                            valid_pct=cfg.valid_pct, seed=cfg.seed)
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -72,9 +77,11 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
                           "valid_f1": round(float(f1), 4)},
               "train_minutes": round((time.time() - start) / 60, 1)}
     learn.model.eval()
-    bundle = Bundle(model=learn.model.cpu(), tokenizer=lm.tokenizer, config=config)
+    bundle = Bundle(model=learn.model.cpu(), tokenizer=tokenizer, config=config)
     if out is not None:
-        save_bundle(out, learn.model, lm.tokenizer, config, train_texts=df["text"], overwrite=overwrite)
+        if not rank_distrib():  # under torchrun, rank 0 writes
+            save_bundle(out, learn.model, tokenizer, config, train_texts=df["text"], overwrite=overwrite)
+        distrib_barrier()
         bundle.path = Path(out)
     log(f"classifier done in {config['train_minutes']} min: {config['metrics']}")
     return bundle
@@ -110,22 +117,3 @@ def clickbait_score(headlines: Iterable[str], model=None) -> list[float]:
     if "clickbait" not in bundle.classes:
         raise HeadlineDataError(f"classifier classes {bundle.classes} have no 'clickbait' class")
     return classify_headlines(headlines, bundle)["clickbait"].tolist()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m clickbait.classify`: train the clickbait-vs-news classifier bundle from the shared data."""
-    import argparse
-
-    from .data import load_chakraborty, split_holdout
-    p = argparse.ArgumentParser(description="Fine-tune the clickbait classifier on an LM bundle's encoder.")
-    p.add_argument("--data", required=True, help="folder with clickbait.txt.gz and non_clickbait.txt.gz")
-    p.add_argument("--lm", default=None, help="LM bundle (default: the bundled one)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--work", default="runs/classifier")
-    args = p.parse_args(argv)
-    train_df, _ = split_holdout(load_chakraborty(args.data))  # the held-out slice is for benches only
-    train_classifier(train_df, lm=args.lm, work=args.work, out=args.out, overwrite=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,33 +1,70 @@
-"""The `clickbait` command: generate, score, eda and train. Exit 0 on success, 2 on bad usage or input."""
+"""The `clickbait` command: generate, score, classify, train, eda, evaluate.
+
+Exit 0 on success, 2 on bad usage or input (one line on stderr, no traceback). Under torchrun
+(`torchrun --nproc_per_node=K -m clickbait.cli train|generate ...`) the ranks share the work.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 
-def _read_lines(source: str) -> list[str]:
+def _read_texts(source: str, text_col: str | None) -> list[str]:
     from .data import load_headlines
     if source == "-":
         return [line.rstrip("\n") for line in sys.stdin]
-    return load_headlines(source, dedupe=False)["text"].tolist()
+    return load_headlines(source, text_col=text_col, dedupe=False, max_chars=None)["text"].tolist()
+
+
+def _write_table(df, out: str | None) -> None:
+    from .batch import spreadsheet_safe
+    df = df.assign(text=df["text"].map(spreadsheet_safe))
+    if out is None:
+        df.to_csv(sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
+        return
+    if Path(out).exists():
+        raise FileExistsError(f"{out} exists; choose another --out")
+    df.to_csv(out, index=False, float_format="%.4f")
 
 
 def _generate(args) -> None:
-    from .generate import generate_headlines
-    out = generate_headlines(args.n, args.min_len, args.max_len, temperature=args.temperature, top_p=args.top_p,
-                             top_k=args.top_k, prefix=args.prefix, style=args.style, seed=args.seed,
-                             model=args.model)
-    print("\n".join(out))
+    from .batch import GenerationJob, iter_chunks, job_sampler, write_headlines
+    from .generate import GenerationError
+    job = GenerationJob(n=args.n, min_len=args.min_len, max_len=args.max_len, temperature=args.temperature,
+                        top_k=args.top_k, top_p=args.top_p, prefix=args.prefix, style=args.style, seed=args.seed,
+                        min_score=args.min_score, rerank=args.rerank, model=args.model, classifier=args.classifier)
+    if isinstance(job.n, bool) or job.n < 1:
+        raise GenerationError(f"n must be at least 1, got {job.n}")
+    if args.out is None:
+        if _world() > 1:
+            raise GenerationError("under torchrun, pass --out FILE: each rank writes a shard that rank 0 merges")
+        job.seed = int.from_bytes(os.urandom(4), "little") if job.seed is None else job.seed
+        for rows in iter_chunks(job_sampler(job), job, job.n, args.chunk_size):
+            sys.stdout.write("".join(text + "\n" for text in rows["text"]))
+            sys.stdout.flush()
+        return
+    path = write_headlines(args.out, job, resume=args.resume, overwrite=args.force, chunk_size=args.chunk_size,
+                           progress=not args.quiet)
+    if _rank() == 0 and not args.quiet:
+        print(f"{job.n:,} headlines in {path} (seed {job.seed})", file=sys.stderr)
 
 
 def _score(args) -> None:
+    import pandas as pd
+
     from .generate import score_headlines
-    texts = _read_lines(args.source)
-    for text, score in zip(texts, score_headlines(texts, args.model)):
-        print(f"{score:.3f}\t{text}")
+    texts = _read_texts(args.source, args.text_col)
+    _write_table(pd.DataFrame({"text": texts, "log_prob": score_headlines(texts, args.model)}), args.out)
+
+
+def _classify(args) -> None:
+    from .classify import classify_headlines
+    _write_table(classify_headlines(_read_texts(args.source, args.text_col), args.model), args.out)
 
 
 def _eda(args) -> None:
@@ -38,35 +75,107 @@ def _eda(args) -> None:
         print(f"plot written to {plot_headline_stats(df, args.plot)}")
 
 
-def _train(args) -> None:
-    from .train import RecipeConfig, run_recipe
+def _evaluate(args) -> None:
+    from .data import load_corpus, split_holdout
+    from .evaluate import evaluate_generation
+    train_texts = None
+    if args.data:
+        train_texts = split_holdout(load_corpus(args.data, text_col=args.text_col))[0]["text"]
+    report = evaluate_generation(args.model, args.n, train_texts=train_texts, seed=args.seed,
+                                 min_len=args.min_len, max_len=args.max_len)
+    print(json.dumps(report.to_dict(), indent=1) if args.json else report)
+
+
+def _check_out(args) -> None:
     if Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out} exists; pass --force to replace it")
-    run_recipe(args.data, args.out, args.work, RecipeConfig(preset=args.preset), sample=args.sample)
+
+
+def _train(args) -> None:
+    from .data import load_corpus, split_holdout
+    _check_out(args)
+    if args.kind == "lm":
+        from .train import Phase, RecipeConfig, run_recipe
+        cfg = RecipeConfig(preset=args.preset, target_label=args.target_label)
+        if args.general_epochs:
+            cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
+        if args.target_epochs:
+            cfg.target = cfg.target[:-1] + [Phase(args.target_epochs, cfg.target[-1].lr)]
+        data = load_corpus(args.data, text_col=args.text_col, label_col=args.label_col, sample=args.sample)
+        run_recipe(data, args.out, args.work or "runs/lm", cfg, overwrite=True)
+    else:
+        from .classify import ClassifierConfig, train_classifier
+        from .train import Phase
+        cfg = ClassifierConfig()
+        if args.epochs:
+            cfg.phases = cfg.phases[:-1] + [Phase(args.epochs, cfg.phases[-1].lr)]
+        df = load_corpus(args.data, text_col=args.text_col, label_col=args.label_col or "label", sample=args.sample)
+        train_df, _ = split_holdout(df)  # the held-out slice is for benches only
+        train_classifier(train_df, lm=args.lm, cfg=cfg, work=args.work or "runs/classifier", out=args.out,
+                         overwrite=True)
+
+
+def _sampling_args(g: argparse.ArgumentParser) -> None:
+    g.add_argument("-n", type=int, default=20, help="how many headlines (default 20)")
+    g.add_argument("--min-len", type=int, default=4, help="fewest words (default 4)")
+    g.add_argument("--max-len", type=int, default=15, help="most words (default 15)")
+    g.add_argument("--seed", type=int, default=None, help="same seed, same headlines")
+    g.add_argument("--model", default=None, help="LM bundle directory (default: the bundled LM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, one subcommand per task."""
-    p = argparse.ArgumentParser(prog="clickbait", description="Headline language models: generate, score, explore.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="clickbait", description="Headline language models: generate, score, classify, "
+                                "train and evaluate. Errors exit with status 2 and a one-line message.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    g = sub.add_parser("generate", help="print generated headlines, one per line")
-    g.add_argument("-n", type=int, default=20, help="how many headlines (default 20)")
-    g.add_argument("--min-len", type=int, default=4, help="fewest words (default 4)")
-    g.add_argument("--max-len", type=int, default=15, help="most words (default 15)")
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--top-k", type=int, default=None)
+    g = sub.add_parser("generate", help="generate headlines to stdout or a file (a resumable batch job)",
+                       description="Generate headlines. With --out the job streams to a .csv, .jsonl or .txt file "
+                       "with bounded memory, and --resume continues it after a kill.")
+    _sampling_args(g)
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens only")
     g.add_argument("--prefix", default=None, help='start every headline with these words, e.g. "10 Reasons Why"')
-    g.add_argument("--style", default="title", choices=["title", "sentence", "lower"])
-    g.add_argument("--seed", type=int, default=None, help="same seed, same headlines")
-    g.add_argument("--model", default=None, help="LM bundle directory (default: the bundled model)")
+    g.add_argument("--style", default="title", choices=["title", "sentence", "lower"], help="casing (default title)")
+    g.add_argument("--min-score", type=float, default=None, help="keep headlines the classifier scores at least this")
+    g.add_argument("--rerank", action="store_true", help="draw 3x as many and keep the most click-baity")
+    g.add_argument("--classifier", default=None, help="classifier bundle for --min-score/--rerank (default: bundled)")
+    g.add_argument("--out", default=None, metavar="FILE", help="write to FILE.csv, .jsonl or .txt instead of stdout")
+    g.add_argument("--resume", action="store_true", help="continue an unfinished --out job")
+    g.add_argument("--force", action="store_true", help="replace an existing --out file")
+    g.add_argument("--chunk-size", type=int, default=1000, help="headlines per write (default 1000)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 
-    s = sub.add_parser("score", help="log-probability (nats) of each headline under the LM")
-    s.add_argument("source", help="a .txt/.csv file of headlines, or - for stdin")
-    s.add_argument("--model", default=None)
-    s.set_defaults(func=_score)
+    for name, help_, func in (("score", "log-probability (nats) of each headline under the LM", _score),
+                              ("classify", "label and class probabilities of each headline", _classify)):
+        s = sub.add_parser(name, help=help_, description=help_ + "; a CSV table on stdout or --out.")
+        s.add_argument("source", help="a .txt/.txt.gz/.csv file of headlines, or - for stdin (one per line)")
+        s.add_argument("--text-col", default=None, help="CSV column holding the headlines")
+        s.add_argument("--model", default=None, help=f"{'LM' if name == 'score' else 'classifier'} bundle "
+                       "(default: the bundled one)")
+        s.add_argument("--out", default=None, metavar="FILE.csv")
+        s.set_defaults(func=func)
+
+    t = sub.add_parser("train", help="train an LM (ULMFiT recipe) or a classifier, writing a bundle",
+                       description="Train from a Chakraborty-format folder, a .csv, .txt or .txt.gz file. "
+                       "Rerun with the same --work to resume after a kill.")
+    t.add_argument("kind", choices=["lm", "classifier"])
+    t.add_argument("--data", required=True, help="folder with clickbait.txt.gz + non_clickbait.txt.gz, or a file")
+    t.add_argument("--out", required=True, help="bundle directory to write")
+    t.add_argument("--work", default=None, help="checkpoints and logs (default runs/lm or runs/classifier)")
+    t.add_argument("--text-col", default=None, help="CSV column holding the headlines")
+    t.add_argument("--label-col", default=None, help="CSV column holding labels (classifier: default 'label')")
+    t.add_argument("--sample", type=int, default=None, help="headlines drawn (per file for a folder), for quick runs")
+    t.add_argument("--force", action="store_true", help="replace an existing --out bundle")
+    t.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="lm: model size")
+    t.add_argument("--target-label", default="clickbait", help="lm: label of the target style (default clickbait)")
+    t.add_argument("--general-epochs", type=int, default=None, help="lm: epochs of the general stage")
+    t.add_argument("--target-epochs", type=int, default=None, help="lm: epochs of the final target phase")
+    t.add_argument("--lm", default=None, help="classifier: LM bundle whose encoder it starts from (default bundled)")
+    t.add_argument("--epochs", type=int, default=None, help="classifier: epochs of the final unfrozen phase")
+    t.set_defaults(func=_train)
 
     e = sub.add_parser("eda", help="corpus statistics, and optionally a PNG of them")
     e.add_argument("source", help="a .csv, .txt or .txt.gz file, or a URL")
@@ -74,15 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", default=None, metavar="FILE.png")
     e.set_defaults(func=_eda)
 
-    t = sub.add_parser("train", help="run the ULMFiT LM recipe on a Chakraborty-format folder, writing a bundle")
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True)
-    t.add_argument("--work", default="runs/cli")
-    t.add_argument("--preset", default="small", choices=["tiny", "small", "base"])
-    t.add_argument("--sample", type=int, default=None)
-    t.add_argument("--force", action="store_true")
-    t.set_defaults(func=_train)
+    v = sub.add_parser("evaluate", help="generation metrics of an LM bundle (speed, lengths, novelty, diversity)")
+    _sampling_args(v)
+    v.set_defaults(n=1000, seed=0)
+    v.add_argument("--data", default=None, help="the bundle's training corpus, for the copy rate")
+    v.add_argument("--text-col", default=None)
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(func=_evaluate)
     return p
+
+
+def _world() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _init_distributed() -> None:
+    """Join torchrun's process group (gloo on CPU, nccl on GPU) and share the cores between local ranks."""
+    import torch
+    import torch.distributed as dist
+    if _world() <= 1 or dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", _world()))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,11 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     from .bundle import BundleError
     from .data import HeadlineDataError
     from .generate import GenerationError
+    from .tokenizer import TokenizerFileError
     try:
+        if args.command in ("train", "generate"):
+            _init_distributed()
         args.func(args)
-    except (HeadlineDataError, BundleError, GenerationError, FileExistsError, FileNotFoundError) as e:
+    except (HeadlineDataError, BundleError, GenerationError, TokenizerFileError, FileExistsError,
+            FileNotFoundError) as e:
         print(f"clickbait {args.command}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `clickbait generate | head` closed the pipe: not an error
+        sys.stderr.close()
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "HeadlineDataError", "HeadlineSourceNotFound", "load_headlines", "load_chakraborty", "clean_headline",
+    "HeadlineDataError", "HeadlineSourceNotFound", "load_headlines", "load_chakraborty", "load_corpus", "clean_headline",
     "normalise_headline", "headline_hash", "holdout_mask", "split_holdout", "fetch_url", "headline_stats",
     "HeadlineStats", "plot_headline_stats", "TEXT_COLUMNS",
 ]
@@ -173,7 +173,7 @@ def _csv_columns(path: Path, encoding: str, errors: str) -> list[str]:
 
 
 def _read_csv(path: Path, text_col: str | None, encoding: str, errors: str,
-              start: str | None, end: str | None, max_chars: int | None) -> pd.DataFrame:
+              start: str | None, end: str | None, max_chars: int | None, label_col: str | None) -> pd.DataFrame:
     columns = _csv_columns(path, encoding, errors)
     if text_col is None:
         text_col = next((c for c in TEXT_COLUMNS if c in columns), None)
@@ -182,8 +182,10 @@ def _read_csv(path: Path, text_col: str | None, encoding: str, errors: str,
                                     f"found {columns}. Pass text_col=...")
     elif text_col not in columns:
         raise HeadlineDataError(f"{path}: no column {text_col!r}; found {columns}")
+    if label_col is not None and label_col not in columns:
+        raise HeadlineDataError(f"{path}: no label column {label_col!r}; found {columns}")
     has_date = EXAMINER_DATE in columns
-    usecols = [text_col] + ([EXAMINER_DATE] if has_date else [])
+    usecols = [text_col] + ([EXAMINER_DATE] if has_date else []) + ([label_col] if label_col else [])
     # Chunks keep peak memory near the size of the kept text, not of pandas' parse buffers for 3M rows.
     parts = []
     try:
@@ -192,6 +194,8 @@ def _read_csv(path: Path, text_col: str | None, encoding: str, errors: str,
                              na_values=[""])
         for chunk in reader:
             part = pd.DataFrame({"text": chunk[text_col]})
+            if label_col:
+                part["label"] = chunk[label_col].astype("string")
             if has_date:
                 part["date"] = pd.to_datetime(chunk[EXAMINER_DATE].astype("string"), format="%Y%m%d",
                                               errors="coerce")
@@ -218,16 +222,18 @@ def _tidy(df: pd.DataFrame, start: str | None, end: str | None, max_chars: int |
 
 
 def _frame_from(source: HeadlineSource, text_col: str | None, encoding: str, errors: str,
-                cache_dir, sha256, start, end, max_chars) -> tuple[pd.DataFrame, str]:
+                cache_dir, sha256, start, end, max_chars, label_col) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         col = text_col or next((c for c in TEXT_COLUMNS if c in source.columns), None)
         if col is None or col not in source.columns:
             raise HeadlineDataError(f"DataFrame has no headline column {text_col or list(TEXT_COLUMNS)}; "
                                     f"found {list(source.columns)}")
         df = pd.DataFrame({"text": source[col].to_numpy()})
-        for extra in ("date", "label"):
+        if label_col is not None and label_col not in source.columns:
+            raise HeadlineDataError(f"DataFrame has no label column {label_col!r}; found {list(source.columns)}")
+        for extra, name in (("date", "date"), (label_col or "label", "label")):
             if extra in source.columns and extra != col:
-                df[extra] = source[extra].to_numpy()
+                df[name] = source[extra].to_numpy()
         return _tidy(df, start, end, max_chars), "DataFrame"
     if isinstance(source, pd.Series):
         return _tidy(pd.DataFrame({"text": source.to_numpy()}), start, end, max_chars), "Series"
@@ -250,22 +256,25 @@ def _frame_from(source: HeadlineSource, text_col: str | None, encoding: str, err
         raise HeadlineDataError(f"{path}: the file is empty")
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
-        return _read_csv(path, text_col, encoding, errors, start, end, max_chars), str(path)
+        return _read_csv(path, text_col, encoding, errors, start, end, max_chars, label_col), str(path)
     return _tidy(_read_lines(path, encoding, errors), start, end, max_chars), str(path)
 
 
-def load_headlines(source: HeadlineSource, *, text_col: str | None = None, label: str | None = None,
+def load_headlines(source: HeadlineSource, *, text_col: str | None = None, label_col: str | None = None,
+                   label: str | None = None,
                    start: str | None = None, end: str | None = None, dedupe: bool = True,
                    max_chars: int | None = 300, limit: int | None = None, sample: int | float | None = None,
                    seed: int = 0, encoding: str = "utf-8", encoding_errors: str = "strict",
                    cache_dir: str | os.PathLike | None = None, sha256: str | None = None) -> pd.DataFrame:
     """Read headlines from a path, URL, DataFrame, Series or list into a DataFrame with `text` (+ `date`, `label`).
 
+    `label_col` names a CSV/DataFrame column read as `label`; `label` gives every row the same label instead.
     `start`/`end` bound `publish_date` (Examiner CSV), `dedupe` drops case/space-insensitive repeats,
     `max_chars` drops over-long rows, `sample` (count or fraction) draws at random with `seed`,
     `limit` keeps the first rows. `encoding_errors='replace'` replaces undecodable bytes instead of failing.
     """
-    df, origin = _frame_from(source, text_col, encoding, encoding_errors, cache_dir, sha256, start, end, max_chars)
+    df, origin = _frame_from(source, text_col, encoding, encoding_errors, cache_dir, sha256, start, end, max_chars,
+                             label_col)
     if len(df) == 0:
         raise HeadlineDataError(f"{origin}: no headlines left (all empty or NaN, or filtered out)")
     if dedupe:
@@ -288,6 +297,15 @@ def load_chakraborty(folder: str | os.PathLike, **kwargs) -> pd.DataFrame:
     df = pd.concat(parts, ignore_index=True)
     # A headline in both files is ambiguous evidence for the classifier and a leak for the LM split.
     return df[~df["text"].map(normalise_headline).duplicated(keep=False)].reset_index(drop=True)
+
+
+def load_corpus(source: HeadlineSource, **kwargs) -> pd.DataFrame:
+    """A Chakraborty-format folder (both files, labelled) or any headline source `load_headlines` reads."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        kwargs.pop("label_col", None)
+        kwargs.pop("text_col", None)
+        return load_chakraborty(source, **kwargs)
+    return load_headlines(source, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------- statistics

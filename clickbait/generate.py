@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from .bundle import Bundle, resolve_bundle
-from .data import clean_headline, normalise_headline
+from .data import clean_headline, headline_hash
 from .models import score_ids
 from .tokenizer import STYLES, count_words, detokenize, glues_left, glues_right, has_word_char
 
-__all__ = ["generate_headlines", "score_headlines", "GenerationError", "DEFAULT_BANNED_WORDS", "SamplingConfig"]
+__all__ = ["generate_headlines", "score_headlines", "HeadlineSampler", "GenerationError", "DEFAULT_BANNED_WORDS",
+           "SamplingConfig"]
 
 # Slurs and profanity seen in the training data; output containing any of them is never returned.
 DEFAULT_BANNED_WORDS = frozenset("""
@@ -167,19 +168,112 @@ def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str]
     return tokens, bundle.tokenizer.numericalize(["xxeos"] + tokens), words, glue
 
 
-def _row_uniforms(seed: int, start: int, rows: int, steps: int) -> torch.Tensor:
+def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -> torch.Tensor:
     # One generator per candidate index: candidate k draws the same numbers whatever the batch size.
-    return torch.from_numpy(np.stack([np.random.default_rng([seed, k]).random(steps)
+    return torch.from_numpy(np.stack([np.random.default_rng([*entropy, k]).random(steps)
                                       for k in range(start, start + rows)]))
 
 
 RERANK_POOL = 3
 
 
-def _clickbait_scorer(classifier):
+def clickbait_scorer(classifier=None):
+    """texts -> clickbait probabilities, from a classifier bundle (default: the bundled one)."""
     from .classify import clickbait_score  # the classifier stack loads only when asked for
     bundle = resolve_bundle(classifier, "classifier")
     return lambda texts: clickbait_score(texts, bundle) if texts else []
+
+
+class HeadlineSampler:
+    """Candidates drawn in index order (candidate k from its own random stream), kept when they pass every filter.
+
+    `scorer` (texts -> clickbait probabilities) adds a `clickbait` column and enables `min_score`.
+    `take(n)` returns the next n kept headlines; successive calls continue the same sequence, so a batch job that
+    takes 1,000 at a time writes exactly what one call for all of them returns. `seen` holds `headline_hash`es of
+    headlines already given out (pass a job's earlier output to keep a resumed job unique).
+    """
+
+    def __init__(self, bundle: Bundle, min_len: int, max_len: int, cfg: SamplingConfig, *, prefix: str | None = None,
+                 style: str = "title", seed: int = 0, stream: tuple[int, ...] = (), unique: bool = True,
+                 novel: bool = True, banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS,
+                 min_score: float | None = None, scorer=None, seen: set[int] | None = None):
+        _validate(1, min_len, max_len, cfg, style)
+        self.bundle, self.min_len, self.max_len, self.cfg, self.style = bundle, min_len, max_len, cfg, style
+        self.banned = frozenset(w.lower() for w in (banned_words or ()))
+        self.table = _TokenTable(bundle, self.banned)
+        self.prefix = clean_headline(prefix or "")
+        self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix, max_len)
+        self.entropy = (seed, *stream)
+        self.unique, self.novel, self.min_score = unique, novel, min_score
+        if min_score is not None and scorer is None:
+            raise GenerationError("min_score needs a scorer (texts -> clickbait probabilities)")
+        self.scorer = scorer
+        self.seen = set() if seen is None else seen
+        self.next_index = 0  # the first candidate index not yet looked at
+        self.rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0,
+                             below_min_score=0)
+        self.steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
+
+    def _reason_to_reject(self, text: str) -> str | None:
+        if not self.min_len <= count_words(text) <= self.max_len:
+            return "length"
+        if not balanced(text):
+            return "unbalanced"
+        if self.banned & {w.lower() for w in _WORD.findall(text)}:
+            return "banned"
+        if self.unique and headline_hash(text) in self.seen:
+            return "duplicate"
+        if self.novel and not self.bundle.is_novel([text])[0]:
+            return "not_novel"
+        return None
+
+    def _batch(self, rows: int) -> list[tuple[int, str, float]]:
+        """Candidates `next_index`..+rows that pass the cheap filters: (index, text, log-prob), in index order."""
+        tokens, done, logprob = _sample_batch(self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue,
+                                              _row_uniforms(self.entropy, self.next_index, rows, self.steps),
+                                              self.min_len, self.max_len, self.cfg)
+        vocab, out = self.bundle.tokenizer.vocab, []
+        for row in range(rows):
+            if not done[row]:
+                self.rejected["too_long"] += 1
+                continue
+            ids = tokens[row].tolist()
+            text = _render(self.bundle, self.prefix, self.prefix_tokens,
+                           [vocab[i] for i in ids[:ids.index(self.table.eos)]], self.style)
+            reason = self._reason_to_reject(text)
+            if reason:
+                self.rejected[reason] += 1
+            else:
+                out.append((self.next_index + row, text, float(logprob[row])))
+        return out
+
+    def take(self, n: int, batch_size: int = 512, max_attempts: int | None = None) -> pd.DataFrame:
+        """The next `n` headlines: a DataFrame (text, words, log_prob[, clickbait]) in candidate order."""
+        max_attempts = max_attempts or max(50 * n, 2000)
+        start, found = self.next_index, []
+        while len(found) < n:
+            attempts = self.next_index - start
+            if attempts >= max_attempts:
+                raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
+                                      f"(rejected: {self.rejected}); loosen min_len/max_len, unique, novel, "
+                                      f"prefix or min_score")
+            rows = min(batch_size, max_attempts - attempts)
+            batch = self._batch(rows)
+            scores = self.scorer([text for _, text, _ in batch]) if self.scorer else [None] * len(batch)
+            self.next_index += rows
+            for (index, text, logprob), score in zip(batch, scores):
+                if self.min_score is not None and score < self.min_score:
+                    self.rejected["below_min_score"] += 1
+                elif self.unique and headline_hash(text) in self.seen:  # a repeat within this batch
+                    self.rejected["duplicate"] += 1
+                else:
+                    self.seen.add(headline_hash(text))
+                    found.append((text, count_words(text), logprob, score))
+                    if len(found) == n:
+                        self.next_index = index + 1  # the rest of the batch is drawn again next time
+                        break
+        result = pd.DataFrame(found, columns=["text", "words", "log_prob", "clickbait"])
+        return result if self.scorer else result.drop(columns="clickbait")
 
 
 def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temperature: float = 0.8,
@@ -198,65 +292,15 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
     """
     cfg = SamplingConfig(temperature, top_k, top_p)
     _validate(n, min_len, max_len, cfg, style)
-    bundle = resolve_bundle(model, "lm")
-    banned = frozenset(w.lower() for w in (banned_words or ()))
-    table = _TokenTable(bundle, banned)
-    prefix_text = clean_headline(prefix or "")
-    prefix_tokens, prefix_ids, prefix_words, glue = _prefix(bundle, prefix_text, max_len)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
-    batch_size = batch_size or min(max(2 * n, 64), 512)
-    max_attempts = max_attempts or max(50 * n, 2000)
-    steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
-    seen, found = set(), []
-    rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0, below_min_score=0)
-    scores: list[float] = []
-    attempts = 0
-    scorer = _clickbait_scorer(classifier) if (min_score is not None or rerank) else None
+    wants_classifier = min_score is not None or rerank
+    sampler = HeadlineSampler(resolve_bundle(model, "lm"), min_len, max_len, cfg, prefix=prefix, style=style,
+                              seed=seed, unique=unique, novel=novel, banned_words=banned_words, min_score=min_score,
+                              scorer=clickbait_scorer(classifier) if wants_classifier else None)
     wanted = n * RERANK_POOL if rerank else n
-    while len(found) < wanted:
-        if attempts >= max_attempts:
-            raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
-                                  f"(rejected: {rejected}); loosen min_len/max_len, unique, novel or prefix")
-        rows = min(batch_size, max_attempts - attempts)
-        tokens, done, logprob = _sample_batch(bundle, table, prefix_ids, prefix_words, glue,
-                                              _row_uniforms(seed, attempts, rows, steps), min_len, max_len, cfg)
-        attempts += rows
-        vocab = bundle.tokenizer.vocab
-        for row in range(rows):
-            if not done[row]:
-                rejected["too_long"] += 1
-                continue
-            ids = tokens[row].tolist()
-            body = [vocab[i] for i in ids[:ids.index(table.eos)]]
-            text = _render(bundle, prefix_text, prefix_tokens, body, style)
-            key, words = normalise_headline(text), count_words(text)
-            if not min_len <= words <= max_len:
-                rejected["length"] += 1
-            elif not balanced(text):
-                rejected["unbalanced"] += 1
-            elif banned & {w.lower() for w in _WORD.findall(text)}:
-                rejected["banned"] += 1
-            elif unique and key in seen:
-                rejected["duplicate"] += 1
-            elif novel and not bundle.is_novel([text])[0]:
-                rejected["not_novel"] += 1
-            else:
-                seen.add(key)
-                found.append((text, words, float(logprob[row])))
-                if len(found) == wanted:
-                    break
-        if scorer is not None:  # score this batch's new headlines in one classifier call
-            new = found[len(scores):]
-            new_scores = scorer([f[0] for f in new])
-            keep = [i for i, p in enumerate(new_scores) if min_score is None or p >= min_score]
-            rejected["below_min_score"] += len(new) - len(keep)
-            found = found[:len(scores)] + [new[i] for i in keep]
-            scores += [new_scores[i] for i in keep]
-    result = pd.DataFrame(found[:wanted], columns=["text", "words", "log_prob"])
-    if scorer is not None:
-        result["clickbait"] = scores[:wanted]
-        if rerank:
-            result = result.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
+    result = sampler.take(wanted, batch_size or min(max(2 * wanted, 64), 512), max_attempts)
+    if rerank:
+        result = result.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
     return result if return_scores else result["text"].tolist()
 
 

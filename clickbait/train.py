@@ -4,30 +4,34 @@ Each step is a function a notebook can call on its own; `run_recipe` runs them a
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner.fit_one_cycle)
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
-from fastai.learner import save_model
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.learner import Learner, save_model
 from fastai.metrics import Perplexity, accuracy
+from fastai.text.data import LMDataLoader
 from fastai.text.learner import LMLearner, language_model_learner
+from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib, set_seed
 from fastai.text.models.awdlstm import AWD_LSTM
 from safetensors.torch import save_file
 
 from .bundle import save_bundle
-from .data import load_chakraborty, split_holdout
+from .data import load_corpus, split_holdout
 from .datablocks import lm_dataloaders
 from .models import LMPreset, get_preset
 from .tokenizer import HeadlineTokenizer
 
-__all__ = ["Phase", "RecipeConfig", "lm_learner", "fit_phases", "train_general_lm", "finetune_target_lm",
+__all__ = ["Phase", "RecipeConfig", "lm_learner", "distributed", "fit_phases", "train_general_lm", "finetune_target_lm",
            "save_encoder", "run_recipe"]
 
 
@@ -67,6 +71,53 @@ def lm_learner(dls, preset: LMPreset | str, path: str | os.PathLike = ".") -> LM
                                   model_dir=".")
 
 
+class _DistributedDL(DistributedDL):
+    """fastai's DistributedDL, whose index broadcast also works on CPU (gloo); fastai's assumes CUDA (nccl)."""
+
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long)
+        t = t.cuda() if torch.distributed.get_backend() == "nccl" else t
+        torch.distributed.broadcast(t, rank)
+        return t.cpu().tolist()
+
+
+class _LMDistributedDL(_DistributedDL):
+    """Each rank gets a contiguous run of whole LM batches: LMDataLoader's batches continue each other's rows
+    (the hidden state carries over) and its last batch is shorter, so a batch must never be split across ranks."""
+
+    def get_idxs(self):
+        idxs = self._broadcast(list(self.dl.get_idxs()), 0)
+        per_rank = len(idxs) // (self.dl.bs * self.world_size) * self.dl.bs
+        if per_rank == 0:
+            raise ValueError(f"{len(idxs)} LM sequences cannot fill one batch of {self.dl.bs} on each of "
+                             f"{self.world_size} ranks; use more data or a smaller batch size")
+        self.n = self.n_padded = per_rank * self.world_size  # nothing padded, so nothing to trim when gathering
+        return idxs[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+
+class _DistributedTrainer(DistributedTrainer):
+    def _wrap_dl(self, dl):
+        if isinstance(dl, DistributedDL):
+            return dl
+        return (_LMDistributedDL if isinstance(dl, LMDataLoader) else _DistributedDL)(dl, device=self.learn.model.device)
+
+
+@contextmanager
+def distributed(learn: Learner):
+    """fastai's `distrib_ctx` for CPU or GPU ranks started by torchrun/accelerate; a no-op in a single process.
+
+    Gradients are averaged by torch DDP (through accelerate), validation metrics are gathered over all ranks.
+    """
+    if num_distrib() <= 1:
+        yield learn
+        return
+    learn.add_cb(_DistributedTrainer(sync_bn=False, cpu=not torch.cuda.is_available()))
+    try:
+        yield learn
+    finally:
+        learn.detach_distributed()
+
+
 class _Progress:
     """`progress.json` in the work dir: epochs finished and best validation loss per stage phase. Atomic writes."""
 
@@ -82,6 +133,8 @@ class _Progress:
 
     def mark(self, key: str, epochs: int, best: float | None) -> None:
         self.state[key] = {"epochs": epochs, "best": best}
+        if rank_distrib():  # rank 0 keeps the files; every rank keeps the same state in memory
+            return
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state, indent=1))
         os.replace(tmp, self.file)
@@ -117,7 +170,7 @@ class ResumeCheckpoint(_SkipAware, Callback):
         self.progress, self.key, self.fname, self.history, self.tracker = progress, key, fname, history, best
 
     def after_epoch(self):
-        if self.skipped:
+        if self.skipped or rank_distrib():
             return
         final = self.learn.path / self.learn.model_dir / f"{self.fname}.pth"
         tmp = final.with_suffix(".tmp")
@@ -157,7 +210,8 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
         best.best = progress.best(key) if done else None
         cbs = [best, EarlyStop(monitor="valid_loss", patience=patience),
                ResumeCheckpoint(progress, key, f"{stage}_p{i}_last", work / f"{stage}_history.csv", best)]
-        learn.fit_one_cycle(phase.epochs, lr, start_epoch=done, cbs=cbs)
+        with distributed(learn):
+            learn.fit_one_cycle(phase.epochs, lr, start_epoch=done, cbs=cbs)
         learn.save(f"{stage}_p{i}_final", with_opt=False)
         progress.mark(key, phase.epochs, best.best)
     learn.load(f"{stage}_p{len(phases) - 1}_final", with_opt=False)
@@ -199,55 +253,46 @@ def _validation_metrics(learn: LMLearner) -> dict:
             "valid_token_perplexity": round(float(ppl), 2)}
 
 
-def run_recipe(data: str | os.PathLike, out: str | os.PathLike, work: str | os.PathLike = "runs/default",
+def _recipe_tokenizer(train_df: pd.DataFrame, cfg: RecipeConfig, tok_file: Path) -> HeadlineTokenizer:
+    # A resumed run must reuse the vocabulary its checkpoints were trained with; rank 0 builds it, all ranks read it.
+    if not rank_distrib() and not tok_file.exists():
+        HeadlineTokenizer.train(train_df["text"], max_vocab=cfg.max_vocab, min_freq=cfg.min_freq).save(tok_file)
+    distrib_barrier()
+    return HeadlineTokenizer.load(tok_file)
+
+
+def run_recipe(data, out: str | os.PathLike, work: str | os.PathLike = "runs/default",
                cfg: RecipeConfig | None = None, overwrite: bool = True, sample: int | None = None,
                log=print) -> Path:
-    """Run the whole recipe on the Chakraborty folder `data` and write the LM bundle to `out`.
+    """Run the whole recipe on `data` and write the LM bundle to `out`; rerunning with the same `work` resumes.
 
-    `sample` draws that many headlines per file (quick runs); rerunning with the same `work` resumes.
+    `data` is a Chakraborty folder, a headline file or URL, or a DataFrame (`text`, optional `label`). The
+    target-style stage trains on the rows labelled `cfg.target_label`; without any, the general LM is the result.
+    `sample` draws that many headlines (per file for a folder), for quick runs. Under torchrun every rank trains
+    its share of each batch and rank 0 writes the files.
     """
     cfg = cfg or RecipeConfig()
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
+    set_seed(cfg.seed)  # every rank must shuffle the LM stream the same way
     start = time.time()
-    train_df, _ = split_holdout(load_chakraborty(data, sample=sample))  # the held-out slice is for benches only
-    tok_file = work / "tokenizer.json"
-    if tok_file.exists():  # a resumed run must reuse the vocabulary its checkpoints were trained with
-        tokenizer = HeadlineTokenizer.load(tok_file)
+    train_df, _ = split_holdout(load_corpus(data, sample=sample))  # the held-out slice is for benches only
+    tokenizer = _recipe_tokenizer(train_df, cfg, work / "tokenizer.json")
+    learn = train_general_lm(train_df, tokenizer, cfg, work, log)
+    metrics = {"general": _validation_metrics(learn)}
+    target_df = train_df[train_df["label"] == cfg.target_label] if "label" in train_df else train_df.iloc[:0]
+    if len(target_df) >= 2:
+        learn = finetune_target_lm(target_df, tokenizer, learn, cfg, work, log)
+        metrics["target"] = _validation_metrics(learn)
     else:
-        tokenizer = HeadlineTokenizer.train(train_df["text"], max_vocab=cfg.max_vocab, min_freq=cfg.min_freq)
-        tokenizer.save(tok_file)
-    general = train_general_lm(train_df, tokenizer, cfg, work, log)
-    general_metrics = _validation_metrics(general)
-    target_df = train_df[train_df["label"] == cfg.target_label]
-    learn = finetune_target_lm(target_df, tokenizer, general, cfg, work, log)
-    save_encoder(learn, work / "encoder.safetensors")
-    config = {"kind": "lm", "preset": cfg.preset, "recipe": cfg.to_dict(), "target_label": cfg.target_label,
-              "metrics": {"general": general_metrics, "target": _validation_metrics(learn)},
+        log(f"no headlines labelled {cfg.target_label!r}: the general LM is the result")
+    config = {"kind": "lm", "preset": cfg.preset, "recipe": cfg.to_dict(),
+              "target_label": cfg.target_label if "target" in metrics else None, "metrics": metrics,
               "train_minutes": round((time.time() - start) / 60, 1)}
-    path = save_bundle(out, learn.model, tokenizer, config, train_texts=train_df["text"], overwrite=overwrite)
-    log(f"bundle written to {path} in {config['train_minutes']} min: {json.dumps(config['metrics'])}")
+    path = Path(out)
+    if not rank_distrib():
+        save_encoder(learn, work / "encoder.safetensors")
+        path = save_bundle(out, learn.model, tokenizer, config, train_texts=train_df["text"], overwrite=overwrite)
+        log(f"bundle written to {path} in {config['train_minutes']} min: {json.dumps(config['metrics'])}")
+    distrib_barrier()
     return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m clickbait.train`: run the recipe that builds the bundled default LM."""
-    p = argparse.ArgumentParser(description="Train a headline LM with the ULMFiT recipe and write a bundle.")
-    p.add_argument("--data", required=True, help="folder with clickbait.txt.gz and non_clickbait.txt.gz")
-    p.add_argument("--out", required=True, help="bundle directory to write")
-    p.add_argument("--work", default="runs/default", help="checkpoints and logs; rerun to resume")
-    p.add_argument("--preset", default="small", choices=["tiny", "small", "base"])
-    p.add_argument("--general-epochs", type=int, default=None)
-    p.add_argument("--target-epochs", type=int, default=None, help="epochs of the final unfrozen phase")
-    p.add_argument("--sample", type=int, default=None, help="headlines drawn per file, for quick runs")
-    args = p.parse_args(argv)
-    cfg = RecipeConfig(preset=args.preset)
-    if args.general_epochs:
-        cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
-    if args.target_epochs:
-        cfg.target = cfg.target[:-1] + [Phase(args.target_epochs, cfg.target[-1].lr)]
-    run_recipe(args.data, args.out, args.work, cfg, sample=args.sample)
-
-
-if __name__ == "__main__":
-    main()

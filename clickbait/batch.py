@@ -1,0 +1,284 @@
+"""Batch jobs: stream millions of unique headlines to .csv/.jsonl/.txt, resumable after a kill, sharded over ranks.
+
+A job appends whole chunks of lines with one `os.write` each, then records the byte length and the next candidate
+index in `<out>.progress.json` (atomically). A kill, SIGKILL included, leaves whole lines only; `resume=True`
+truncates anything written after the last record and goes on from that candidate, so a resumed job writes exactly
+what an uninterrupted one would. Under torchrun each rank writes its own shard and rank 0 merges them.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+from fastprogress.fastprogress import progress_bar
+
+from .bundle import resolve_bundle
+from .data import headline_hash
+from .generate import GenerationError, HeadlineSampler, SamplingConfig, clickbait_scorer
+
+__all__ = ["GenerationJob", "write_headlines", "job_sampler", "iter_chunks", "read_headlines_file", "spreadsheet_safe",
+           "FORMATS"]
+
+FORMATS = (".csv", ".jsonl", ".txt")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """Prefix a quote to cells a spreadsheet would run as a formula (`=`, `+`, `-`, `@`; OWASP CSV injection)."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _unescape(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise GenerationError(f"{path}: unknown output format {suffix or '(none)'}; use one of {', '.join(FORMATS)}")
+    return suffix
+
+
+def _encode(rows: pd.DataFrame, suffix: str) -> str:
+    rows = rows.round({"log_prob": 4, "clickbait": 4})
+    if suffix == ".txt":
+        return "".join(text + "\n" for text in rows["text"])
+    if suffix == ".jsonl":
+        return rows.to_json(orient="records", lines=True, force_ascii=False)
+    buf = io.StringIO()
+    rows.assign(text=rows["text"].map(spreadsheet_safe)).to_csv(buf, header=False, index=False, lineterminator="\n",
+                                                                 quoting=csv.QUOTE_MINIMAL)
+    return buf.getvalue()
+
+
+def read_headlines_file(path: str | os.PathLike, chunksize: int = 100_000) -> Iterator[pd.DataFrame]:
+    """Chunks of a job's output (or shard) as DataFrames with at least `text`, unescaped, in file order."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if path.stat().st_size == 0:
+        return
+    if suffix == ".csv":
+        for chunk in pd.read_csv(path, chunksize=chunksize, dtype={"text": "string"}, keep_default_na=False):
+            yield chunk.assign(text=chunk["text"].map(_unescape))
+    elif suffix == ".jsonl":
+        yield from pd.read_json(path, lines=True, chunksize=chunksize, dtype={"text": "string"})
+    else:
+        with open(path, encoding="utf-8") as f:
+            lines: list[str] = []
+            for line in f:
+                lines.append(line.rstrip("\n"))
+                if len(lines) == chunksize:
+                    yield pd.DataFrame({"text": lines})
+                    lines = []
+            if lines:
+                yield pd.DataFrame({"text": lines})
+
+
+@dataclass
+class GenerationJob:
+    """What a batch job generates; stored beside its output so `resume` continues the very same job."""
+    n: int
+    min_len: int = 4
+    max_len: int = 15
+    temperature: float = 0.8
+    top_k: int | None = None
+    top_p: float | None = 0.95
+    prefix: str | None = None
+    style: str = "title"
+    seed: int | None = None  # None: random, recorded in the progress file so a resume continues it
+    min_score: float | None = None
+    rerank: bool = False
+    model: str | None = None
+    classifier: str | None = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # One write() per chunk of whole lines: a killed process never leaves half of one (regular files).
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _JobFiles:
+    """An output file with its `.progress.json`: open, resume or refuse; append chunks; finish."""
+
+    def __init__(self, path: Path, job: GenerationJob, resume: bool, overwrite: bool, columns: list[str]):
+        self.path, self.suffix = path, _suffix(path)
+        self.state_file = path.with_name(path.name + ".progress.json")
+        if resume and self.state_file.exists():
+            self.state = json.loads(self.state_file.read_text())
+            if self.state["job"] != asdict(job):
+                diff = {k: (v, asdict(job)[k]) for k, v in self.state["job"].items() if asdict(job).get(k) != v}
+                raise GenerationError(f"{path}: --resume with other options than the job it continues "
+                                      f"(was, now): {diff}")
+            with open(path, "r+b") as f:
+                f.truncate(self.state["bytes"])  # drop whatever was written after the last record
+        elif path.exists() and not overwrite:
+            hint = ("it has no progress file, so it is not an unfinished job" if resume
+                    else "pass resume/--resume to continue an unfinished job")
+            raise FileExistsError(f"{path} exists; {hint}, or overwrite/--force to replace it")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            header = ",".join(columns) + "\n" if self.suffix == ".csv" else ""
+            path.write_text(header, encoding="utf-8")
+            self.state = {"job": asdict(job), "lines": 0, "bytes": len(header.encode()), "next_index": 0}
+            self._record()
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    def _record(self) -> None:
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps(self.state))
+        os.replace(tmp, self.state_file)
+
+    def append(self, rows: pd.DataFrame, next_index: int) -> None:
+        data = _encode(rows, self.suffix).encode("utf-8")
+        _write_all(self.fd, data)
+        os.fsync(self.fd)
+        self.state.update(lines=self.state["lines"] + len(rows), bytes=self.state["bytes"] + len(data),
+                          next_index=next_index)
+        self._record()
+
+    def finish(self) -> None:
+        os.close(self.fd)
+        self.state_file.unlink()
+
+
+def _seen_hashes(path: Path) -> set[int]:
+    return {headline_hash(t) for chunk in read_headlines_file(path) for t in chunk["text"]}
+
+
+def _scored(job: GenerationJob) -> bool:
+    return job.min_score is not None or job.rerank
+
+
+def _columns(job: GenerationJob) -> list[str]:
+    return ["text", "words", "log_prob"] + (["clickbait"] if _scored(job) else [])
+
+
+def _complete(path: Path, n: int) -> bool:
+    """True for a finished job's output: it exists without a progress file and holds `n` headlines."""
+    if not path.exists() or path.with_name(path.name + ".progress.json").exists():
+        return False
+    return sum(len(chunk) for chunk in read_headlines_file(path)) == n
+
+
+def job_sampler(job: GenerationJob, stream: tuple[int, ...] = (), seen: set[int] | None = None) -> HeadlineSampler:
+    """The sampler a job draws from: random stream `(job.seed, *stream)`, excluding the hashes in `seen`."""
+    return HeadlineSampler(resolve_bundle(job.model, "lm"), job.min_len, job.max_len,
+                           SamplingConfig(job.temperature, job.top_k, job.top_p), prefix=job.prefix, style=job.style,
+                           seed=job.seed, stream=stream, min_score=job.min_score, seen=seen,
+                           scorer=clickbait_scorer(job.classifier) if _scored(job) else None)
+
+
+def iter_chunks(sampler: HeadlineSampler, job: GenerationJob, n: int, chunk_size: int = 1000,
+                progress: bool = False) -> Iterator[pd.DataFrame]:
+    """The next `n` headlines of `sampler` in chunks of `chunk_size` rows (a fastprogress bar when `progress`)."""
+    starts = range(0, n, chunk_size)
+    # fastprogress prints a probe character even when display=False, so no bar object at all without progress
+    for start in progress_bar(starts, leave=False) if progress else starts:
+        want = min(chunk_size, n - start)
+        if job.rerank:  # the most click-baity third of each chunk's pool; a chunk is the unit a resume repeats
+            before = set(sampler.seen)
+            rows = sampler.take(want * 3).sort_values("clickbait", ascending=False, kind="stable").head(want)
+            sampler.seen = before | {headline_hash(t) for t in rows["text"]}
+            yield rows.reset_index(drop=True)
+        else:
+            yield sampler.take(want)
+
+
+def _run(path: Path, job: GenerationJob, n: int, stream: tuple[int, ...], resume: bool, overwrite: bool,
+         chunk_size: int, progress: bool, seen: set[int] | None = None) -> int:
+    """Generate until `path` holds `n` headlines (none of them in `seen`); returns the number written."""
+    if resume and _complete(path, n):
+        return n
+    files = _JobFiles(path, job, resume, overwrite, _columns(job))
+    seen = set() if seen is None else seen
+    if files.state["lines"]:
+        seen |= _seen_hashes(path)
+    sampler = job_sampler(job, stream, seen)
+    sampler.next_index = files.state["next_index"]
+    done = files.state["lines"]
+    for rows in iter_chunks(sampler, job, n - done, chunk_size, progress):
+        files.append(rows, sampler.next_index)
+        done += len(rows)
+    files.finish()
+    return done
+
+
+def _job_seed(path: Path, resume: bool, world: int) -> int:
+    """A seedless job: the seed of the job it resumes, else a random one (rank 0's, under torchrun)."""
+    import torch.distributed as dist
+    states = [path.with_name(path.name + ".progress.json")] + \
+        [path.with_name(f"{path.name}.rank0{path.suffix}.progress.json")] * (world > 1)
+    stored = next((json.loads(f.read_text())["job"]["seed"] for f in states if resume and f.exists()), None)
+    seed = [stored if stored is not None else int.from_bytes(os.urandom(4), "little")]
+    if world > 1:
+        dist.broadcast_object_list(seed, src=0)
+    return seed[0]
+
+
+def _shard_sizes(n: int, world: int) -> list[int]:
+    return [n // world + (r < n % world) for r in range(world)]
+
+
+def write_headlines(path: str | os.PathLike, job: GenerationJob, *, resume: bool = False, overwrite: bool = False,
+                    chunk_size: int = 1000, progress: bool = True) -> Path:
+    """Write `job.n` unique headlines to `path` (.csv, .jsonl or .txt), streaming and resumable.
+
+    An existing `path` is never replaced unless `overwrite`; `resume` continues a killed job. Under torchrun
+    (WORLD_SIZE > 1, process group initialised) rank r writes `path.rank{r}` from its own random stream, and
+    rank 0 merges the shards into `path`, dropping cross-rank repeats and topping up to exactly `job.n`.
+    """
+    import torch.distributed as dist
+    path = Path(path)
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if job.seed is None:
+        job.seed = _job_seed(path, resume, world)
+    if world == 1:
+        _run(path, job, job.n, (), resume, overwrite, chunk_size, progress)
+        return path
+    rank = dist.get_rank()
+    if path.exists() and not overwrite:
+        if resume and _complete(path, job.n):
+            return path
+        raise FileExistsError(f"{path} exists; pass overwrite/--force to replace it")
+    shard = path.with_name(f"{path.name}.rank{rank}{path.suffix}")
+    _run(shard, job, _shard_sizes(job.n, world)[rank], (rank,), resume, overwrite, chunk_size, progress and rank == 0)
+    dist.barrier()
+    if rank == 0:
+        _merge(path, job, [path.with_name(f"{path.name}.rank{r}{path.suffix}") for r in range(world)], world,
+               chunk_size)
+    dist.barrier()
+    return path
+
+
+def _merge(path: Path, job: GenerationJob, shards: list[Path], world: int, chunk_size: int) -> None:
+    """Shards in rank order into `path`, first copy of each headline kept, then a top-up stream to exactly n."""
+    tmp = path.with_name(path.name + ".merging" + path.suffix)
+    files = _JobFiles(tmp, job, resume=False, overwrite=True, columns=_columns(job))
+    seen: set[int] = set()
+    for shard in shards:
+        for chunk in read_headlines_file(shard, chunk_size):
+            keys = chunk["text"].map(headline_hash)
+            fresh = ~keys.duplicated() & ~keys.isin(seen)
+            seen.update(keys[fresh])
+            files.append(chunk[fresh], 0)
+    files.finish()
+    missing = job.n - len(seen)
+    if missing:  # repeats across ranks: rank 0 draws replacements from a stream no rank used
+        top_up = path.with_name(path.name + ".topup" + path.suffix)
+        _run(top_up, job, missing, (world,), False, True, chunk_size, False, seen=seen)
+        with open(tmp, "ab") as out, open(top_up, "rb") as extra:
+            if path.suffix == ".csv":
+                extra.readline()  # the header
+            out.write(extra.read())
+        top_up.unlink()
+    os.replace(tmp, path)
+    for shard in shards:
+        shard.unlink()

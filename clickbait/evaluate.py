@@ -1,0 +1,84 @@
+"""Generation metrics: speed, length compliance, duplicates, novelty, diversity and copying from training headlines."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+from .bundle import resolve_bundle
+from .data import normalise_headline
+from .generate import generate_headlines
+from .tokenizer import count_words
+
+__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "ngrams"]
+
+_TOKENS = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    """The lowercase word/punctuation n-grams of one headline."""
+    words = _TOKENS.findall(text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float:
+    """Distinct n-grams over all n-grams of `texts` (Li et al. 2016): 1.0 means no n-gram repeats."""
+    grams = [g for t in texts for words in [_TOKENS.findall(t.lower())] for g in zip(*(words[i:] for i in range(n)))]
+    return len(set(grams)) / max(len(grams), 1)
+
+
+def copy_rate(texts: Sequence[str], train_texts: Iterable[str], n: int = 5) -> float:
+    """Share of `texts` containing any n-gram (default 5 words) of a training headline."""
+    train = set().union(*(ngrams(t, n) for t in train_texts))
+    return sum(bool(ngrams(t, n) & train) for t in texts) / max(len(texts), 1)
+
+
+@dataclass
+class GenerationReport:
+    """What `evaluate_generation` measured on one bundle."""
+    n: int
+    seconds: float
+    headlines_per_s: float
+    length_compliance: float
+    duplicates: int
+    novel: float
+    distinct_1: float
+    distinct_2: float
+    copy_rate: float | None
+    mean_log_prob_per_word: float
+    samples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        copy = "n/a (no training headlines given)" if self.copy_rate is None else f"{self.copy_rate:.3f}"
+        return "\n".join([
+            f"headlines: {self.n:,} in {self.seconds:.1f}s ({self.headlines_per_s:,.1f}/s)",
+            f"length compliance: {self.length_compliance:.1%}; duplicates: {self.duplicates}; novel: {self.novel:.1%}",
+            f"distinct-1: {self.distinct_1:.3f}; distinct-2: {self.distinct_2:.3f}",
+            f"copy rate (any 5-gram of a training headline): {copy}",
+            f"mean log-prob per word: {self.mean_log_prob_per_word:.3f} nats",
+            "samples:", *(f"  {s}" for s in self.samples)])
+
+
+def evaluate_generation(model=None, n: int = 1000, *, train_texts: Iterable[str] | None = None, seed: int = 0,
+                        min_len: int = 4, max_len: int = 15, samples: int = 20, **options) -> GenerationReport:
+    """Generate `n` headlines from `model` (default: the bundled LM) and measure them; `options` go to
+    `generate_headlines`. The copy rate needs the bundle's training headlines (`train_texts`)."""
+    bundle = resolve_bundle(model, "lm")
+    start = time.time()
+    out = generate_headlines(n, min_len, max_len, seed=seed, model=bundle, return_scores=True, **options)
+    seconds = time.time() - start
+    texts = out["text"].tolist()
+    keys = {normalise_headline(t) for t in texts}
+    return GenerationReport(
+        n=len(texts), seconds=round(seconds, 2), headlines_per_s=round(len(texts) / seconds, 1),
+        length_compliance=sum(min_len <= count_words(t) <= max_len for t in texts) / len(texts),
+        duplicates=len(texts) - len(keys), novel=float(bundle.is_novel(texts).mean()),
+        distinct_1=round(distinct_n(texts, 1), 4), distinct_2=round(distinct_n(texts, 2), 4),
+        copy_rate=None if train_texts is None else round(copy_rate(texts, train_texts), 4),
+        mean_log_prob_per_word=round(float((out["log_prob"] / (out["words"] + 1)).mean()), 4),
+        samples=texts[:samples])
