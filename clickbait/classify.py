@@ -35,7 +35,7 @@ class ClassifierConfig:
     valid_pct: float = 0.1
     seed: int = 42
     patience: int = 2
-    # fastai's xxmaj/xxup marks: casing alone separates most clickbait (Title Case) from news (sentence case).
+    # A casing-style mark per headline: lowercase tokens lose casing, which separates most clickbait from news.
     case_marks: bool = True
 
 

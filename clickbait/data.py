@@ -235,6 +235,8 @@ def _frame_from(source: HeadlineSource, text_col: str | None, encoding: str, err
             if extra in source.columns and extra != col:
                 df[name] = source[extra].to_numpy()
         return _tidy(df, start, end, max_chars), "DataFrame"
+    if label_col is not None and not isinstance(source, (str, os.PathLike)):
+        raise HeadlineDataError(f"label_col={label_col!r} needs a CSV file or a DataFrame, not a {type(source).__name__}")
     if isinstance(source, pd.Series):
         return _tidy(pd.DataFrame({"text": source.to_numpy()}), start, end, max_chars), "Series"
     if isinstance(source, (list, tuple)):
@@ -257,6 +259,9 @@ def _frame_from(source: HeadlineSource, text_col: str | None, encoding: str, err
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         return _read_csv(path, text_col, encoding, errors, start, end, max_chars, label_col), str(path)
+    if label_col is not None:
+        raise HeadlineDataError(f"{path}: a text file has one headline per line and no label column; "
+                                f"labels ({label_col!r}) need a CSV")
     return _tidy(_read_lines(path, encoding, errors), start, end, max_chars), str(path)
 
 

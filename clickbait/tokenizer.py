@@ -36,19 +36,21 @@ def mark_headline(text: str) -> str:
 
 
 def mark_case(text: str) -> str:
-    """fastai's casing marks as a string rule: `xxup` before ALL-CAPS words, `xxmaj` before Capitalised ones.
+    """Append the headline's casing style as a mark: `xxmaj` for Every Word Capitalised, `xxup` for Title Case
+    with small words lowercase, none for sentence case.
 
-    Classifiers need them (99.99% of clickbait is Title Case, against 36% of news); the LM does not.
+    Classifiers need it and lowercase tokens lose it: in the Chakraborty training data, 94% of every-word-capitalised
+    headlines are clickbait, 96% of title-case ones and all sentence-case ones are news. At the end of the headline
+    the mark sits next to the state the classifier pools, instead of interleaving the LM's familiar word stream.
     """
-    out = []
-    for chunk in text.split():
-        letters = [ch for ch in chunk if ch.isalpha()]
-        if len(letters) > 1 and all(ch.isupper() for ch in letters):
-            out.append(TK_UP)
-        elif letters and letters[0].isupper():
-            out.append(TK_MAJ)
-        out.append(chunk)
-    return " ".join(out)
+    initials = [next(ch for ch in chunk if ch.isalpha()) for chunk in text.split() if any(c.isalpha() for c in chunk)]
+    if not initials:
+        return text
+    if all(ch.isupper() for ch in initials):
+        return f"{text} {TK_MAJ}"
+    if sum(ch.isupper() for ch in initials) > len(initials) / 2:
+        return f"{text} {TK_UP}"
+    return text
 
 
 # Pre-tokenization rules (strings in, strings out): clean, lowercase, mark both ends of the headline.
@@ -242,7 +244,7 @@ class HeadlineTokenizer:
         self.rules = CASE_MARK_RULES if case_marks else HEADLINE_RULES
 
     def with_case_marks(self) -> "HeadlineTokenizer":
-        """The same vocabulary, tokenizing with fastai's `xxmaj`/`xxup` casing marks (for classifiers)."""
+        """The same vocabulary, with a casing-style mark (`xxmaj`/`xxup`) before `xxeos`, for classifiers."""
         return HeadlineTokenizer(self.vocab, self.caser, self.max_vocab, self.min_freq, case_marks=True)
 
     # -- building
@@ -299,7 +301,7 @@ class HeadlineTokenizer:
     @property
     def rules_name(self) -> str:
         """The pre-tokenization rules, as recorded in saved files."""
-        return "clean+case-marks+lowercase+bos/eos" if self.case_marks else "clean+lowercase+bos/eos"
+        return "clean+casing-style-mark+lowercase+bos/eos" if self.case_marks else "clean+lowercase+bos/eos"
 
     # -- persistence
     def to_dict(self) -> dict:

@@ -10,13 +10,6 @@ from clickbait.train import Phase
 FAST = ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(4, 1e-2)], bs=64)
 
 
-@pytest.fixture(scope="module")
-def clas_bundle_path(slice_df, tiny_bundle, tmp_path_factory):
-    out = tmp_path_factory.mktemp("clas") / "bundle"
-    train_classifier(slice_df, lm=tiny_bundle, cfg=FAST, work=tmp_path_factory.mktemp("clas-work"), out=out)
-    return out
-
-
 def test_classifier_well_above_chance(clas_bundle_path, train_holdout):
     held = train_holdout[1].sample(600, random_state=0)
     pred = classify_headlines(held["text"], clas_bundle_path)
@@ -36,6 +29,16 @@ def test_classifier_bundle_roundtrip(clas_bundle_path, tmp_path):
     b = classify_headlines(texts[::-1], clas_bundle_path, batch_size=1)[::-1].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b, atol=1e-5)
     assert clickbait_score(texts, bundle) == pytest.approx(a["clickbait"].tolist())
+
+
+def test_classifier_sees_casing(clas_bundle_path):
+    """Tokens are lowercase, but the classifier's tokenizer marks each headline's casing style."""
+    bundle = load_bundle(clas_bundle_path)
+    assert bundle.tokenizer.case_marks and bundle.config["tokenizer"]["case_marks"]
+    styles = ["Senate Passes Budget Bill In Ohio", "Senate Passes Budget Bill in Ohio", "Senate passes budget bill in Ohio"]
+    assert [bundle.tokenizer.tokenize([s])[0][-2] for s in styles] == ["xxmaj", "xxup", "ohio"]
+    scores = clickbait_score(styles, bundle)
+    assert len({round(s, 6) for s in scores}) == 3
 
 
 def _three_classes(df):

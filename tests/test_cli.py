@@ -1,10 +1,29 @@
-"""The `clickbait` command: output, exit codes, one-line errors (no tracebacks) for user mistakes."""
+"""The `clickbait` command: every subcommand's output, exit codes, one-line errors (no tracebacks) for user mistakes."""
+import io
+import json
 import subprocess
 import sys
 import time
 
-from clickbait.cli import main
+import pandas as pd
+import pytest
+
+from clickbait.bundle import load_bundle
+from clickbait.cli import build_parser, main
 from clickbait.tokenizer import count_words
+
+SUBCOMMANDS = ["generate", "score", "classify", "train", "eda", "evaluate"]
+
+
+def test_every_subcommand_has_readable_help(capsys):
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([name, "--help"])
+        assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ["--min-len", "--max-len", "--temperature", "--top-p", "--prefix", "--seed", "--model", "--min-score",
+                 "--rerank", "--out", "--resume", "--force", "--text-col", "--label-col", "--plot", "--json"]:
+        assert flag in text
 
 
 def test_generate_prints_n_headlines(tiny_bundle_path, capsys):
@@ -14,23 +33,83 @@ def test_generate_prints_n_headlines(tiny_bundle_path, capsys):
     assert len(lines) == 7 and all(3 <= count_words(line) <= 9 for line in lines)
 
 
+def test_generate_min_score_uses_the_classifier(tiny_bundle_path, clas_bundle_path, tmp_path):
+    out = tmp_path / "h.csv"
+    assert main(["generate", "-n", "6", "--min-len", "3", "--max-len", "10", "--seed", "2", "--quiet",
+                 "--model", str(tiny_bundle_path), "--classifier", str(clas_bundle_path), "--min-score", "0.5",
+                 "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["text", "words", "log_prob", "clickbait"] and len(df) == 6
+    assert (df["clickbait"] >= 0.5).all()
+
+
 def test_user_errors_exit_2_with_one_line(tiny_bundle_path, tmp_path, capsys):
+    existing = tmp_path / "mine.txt"
+    existing.write_text("keep me\n")
     assert main(["generate", "-n", "0", "--model", str(tiny_bundle_path)]) == 2
     assert main(["generate", "--model", str(tmp_path / "nope")]) == 2
     assert main(["eda", str(tmp_path / "missing.csv")]) == 2
+    assert main(["generate", "-n", "3", "--model", str(tiny_bundle_path), "--out", str(existing)]) == 2
+    assert main(["generate", "-n", "3", "--model", str(tiny_bundle_path), "--out", str(tmp_path / "h.xlsx")]) == 2
+    assert main(["train", "lm", "--data", str(tmp_path / "nothing.csv"), "--out", str(tmp_path / "b")]) == 2
+    assert main(["train", "classifier", "--data", str(existing), "--out", str(tmp_path / "c")]) == 2  # no labels
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and "n must be at least 1" in err[0] and "no such bundle" in err[1]
+    assert len(err) == 7, err
+    assert "n must be at least 1" in err[0] and "no such bundle" in err[1] and "no such file" in err[2]
+    assert "exists" in err[3] and "unknown output format" in err[4] and "label" in err[6]
     assert "Traceback" not in "\n".join(err)
+    assert existing.read_text() == "keep me\n"
 
 
-def test_score_and_eda(tiny_bundle_path, tmp_path, capsys):
+def test_bad_usage_exits_2():
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "-n", "many"])
+    assert exit_.value.code == 2
+
+
+def test_score_reads_stdin(tiny_bundle_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("17 Things About Dogs\nObama signs bill\n"))
+    assert main(["score", "-", "--model", str(tiny_bundle_path)]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert df["text"].tolist() == ["17 Things About Dogs", "Obama signs bill"] and (df["log_prob"] < 0).all()
+
+
+def test_classify_a_file(clas_bundle_path, tmp_path, capsys):
+    src = tmp_path / "h.csv"
+    pd.DataFrame({"title": ["=HYPERLINK(evil)", "21 Pictures Of Cats", "Senate passes budget bill"]}).to_csv(src)
+    assert main(["classify", str(src), "--text-col", "title", "--model", str(clas_bundle_path)]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(df.columns) == ["text", "label", "clickbait", "news"]
+    assert df["text"].tolist() == ["'=HYPERLINK(evil)", "21 Pictures Of Cats", "Senate passes budget bill"]
+    assert set(df["label"]) <= {"clickbait", "news"} and ((df["clickbait"] + df["news"]).round(3) == 1).all()
+
+
+def test_eda(tmp_path, capsys):
     src = tmp_path / "h.txt"
     src.write_text("17 Things About Dogs\nObama signs bill\n", encoding="utf-8")
-    assert main(["score", str(src), "--model", str(tiny_bundle_path)]) == 0
-    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert [r[1] for r in rows] == ["17 Things About Dogs", "Obama signs bill"] and all(float(r[0]) < 0 for r in rows)
     assert main(["eda", str(src), "--plot", str(tmp_path / "p.png")]) == 0
-    assert "headlines: 2" in capsys.readouterr().out and (tmp_path / "p.png").exists()
+    assert "headlines: 2" in capsys.readouterr().out and (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_evaluate(tiny_bundle_path, slice_df, tmp_path, capsys):
+    data = tmp_path / "train.csv"
+    slice_df[["text", "label"]].to_csv(data, index=False)
+    assert main(["evaluate", "--model", str(tiny_bundle_path), "-n", "60", "--min-len", "3", "--max-len", "10",
+                 "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 60 and report["length_compliance"] == 1.0 and report["duplicates"] == 0
+    assert 0 < report["distinct_2"] <= 1 and 0 <= report["copy_rate"] <= 1 and len(report["samples"]) == 20
+
+
+def test_train_classifier_from_csv(tiny_bundle_path, slice_df, tmp_path, capsys):
+    data = tmp_path / "labelled.csv"
+    slice_df.head(600).rename(columns={"text": "headline", "label": "kind"}).to_csv(data, index=False)
+    out = tmp_path / "clas"
+    args = ["train", "classifier", "--data", str(data), "--text-col", "headline", "--label-col", "kind",
+            "--lm", str(tiny_bundle_path), "--epochs", "1", "--out", str(out), "--work", str(tmp_path / "w")]
+    assert main(args) == 0
+    assert load_bundle(out).classes == ["clickbait", "news"]
+    assert main(args) == 2 and "--force" in capsys.readouterr().err  # the bundle is not replaced silently
 
 
 def test_import_is_fast():

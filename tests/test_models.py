@@ -99,7 +99,8 @@ def test_unknown_bundle_path(tmp_path):
 def test_resume_after_kill(shared_dir, tmp_path):
     """SIGKILL the recipe after its first checkpoint; the rerun continues from that epoch, not from zero."""
     work, out = tmp_path / "work", tmp_path / "bundle"
-    cmd = [sys.executable, "-m", "clickbait.train", "--data", str(shared_dir), "--out", str(out), "--work", str(work),
+    cmd = [sys.executable, "-m", "clickbait.cli", "train", "lm", "--data", str(shared_dir), "--out", str(out),
+           "--work", str(work),
            "--preset", "tiny", "--sample", "800", "--general-epochs", "4", "--target-epochs", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     progress = work / "progress.json"
