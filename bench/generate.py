@@ -3,31 +3,19 @@
 Usage: python bench/generate.py [--model BUNDLE] [--n 1000] [--predict-n 20]
 """
 import argparse
-import re
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from clickbait.bundle import resolve_bundle
-from clickbait.data import load_chakraborty, normalise_headline, split_holdout
+from clickbait.data import load_chakraborty, split_holdout
 from clickbait.datablocks import lm_dataloaders
-from clickbait.generate import generate_headlines
-from clickbait.tokenizer import count_words, detokenize
+from clickbait.evaluate import copy_rate, distinct_n, evaluate_generation
+from clickbait.tokenizer import detokenize
 from clickbait.train import lm_learner
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
-WORDS = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
-
-
-def ngrams(text: str, n: int) -> set:
-    ws = WORDS.findall(text.lower())
-    return {tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)}
-
-
-def distinct(texts, n: int) -> float:
-    grams = [g for t in texts for ws in [WORDS.findall(t.lower())] for g in zip(*(ws[i:] for i in range(n)))]
-    return len(set(grams)) / max(len(grams), 1)
 
 
 def predict_headlines(bundle, df: pd.DataFrame, count: int, max_len: int, temperature: float):
@@ -57,31 +45,17 @@ def main() -> None:
     train, held = split_holdout(load_chakraborty(args.data))
     target = bundle.config.get("target_label", "clickbait")
 
-    t0 = time.time()
-    ours = generate_headlines(args.n, 4, 15, seed=args.seed, model=bundle, return_scores=True)
-    ours_rate = args.n / (time.time() - t0)
+    report = evaluate_generation(bundle, args.n, train_texts=train["text"], seed=args.seed)
     t0 = time.time()
     theirs = predict_headlines(bundle, train, args.predict_n, 15, 0.8)
     theirs_rate = args.predict_n / (time.time() - t0)
-    print(f"generate_headlines({args.n}): {ours_rate:,.1f} headlines/s")
+    print(f"generate_headlines({args.n}): {report.headlines_per_s:,.1f} headlines/s")
     print(f"LMLearner.predict loop ({args.predict_n} headlines, same weights): {theirs_rate:,.2f} headlines/s")
-    print(f"speed-up: {ours_rate / theirs_rate:,.0f}x (goal >= 100x)")
-
-    texts = ours["text"].tolist()
-    keys = [normalise_headline(t) for t in texts]
-    train_texts = train["text"].tolist()
-    train_5grams = set().union(*(ngrams(t, 5) for t in train_texts))
-    lengths_ok = sum(4 <= count_words(t) <= 15 for t in texts)
-    print(f"length compliance: {lengths_ok / len(texts):.1%}; duplicates: {len(keys) - len(set(keys))}; "
-          f"novel: {bundle.is_novel(texts).mean():.1%}")
-    copy = sum(bool(ngrams(t, 5) & train_5grams) for t in texts) / len(texts)
-    held_texts = held.loc[held["label"] == target, "text"].tolist()[:len(texts)]
-    print(f"distinct-1 {distinct(texts, 1):.3f}, distinct-2 {distinct(texts, 2):.3f} (goal >= 0.6; held-out "
-          f"real {target} headlines: {distinct(held_texts, 2):.3f})")
-    real_copy = sum(bool(ngrams(t, 5) & train_5grams) for t in held_texts) / len(held_texts)
-    print(f"copy rate (any 5-gram of a training headline): {copy:.3f} (goal <= 0.45; held-out real: {real_copy:.3f})")
-    print(f"mean log-prob per word: {(ours['log_prob'] / (ours['words'] + 1)).mean():.3f} nats")
-    print("samples:\n  " + "\n  ".join(texts[:20]))
+    print(f"speed-up: {report.headlines_per_s / theirs_rate:,.0f}x (goal >= 100x)")
+    held_texts = held.loc[held["label"] == target, "text"].tolist()[:args.n]
+    print(report)
+    print(f"held-out real {target} headlines: distinct-2 {distinct_n(held_texts, 2):.3f} (goal for generated >= 0.6), "
+          f"copy rate {copy_rate(held_texts, train['text']):.3f} (goal for generated <= 0.45)")
     print("LMLearner.predict samples:\n  " + "\n  ".join(theirs[:5]))
 
 

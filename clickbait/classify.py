@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 import torch.nn.functional as F
+from fastai.text.core import TK_MAJ, TK_UP
 from fastai.metrics import F1Score, accuracy
 from fastai.text.data import pad_input_chunk
 from fastai.text.learner import TextLearner, text_classifier_learner
@@ -20,9 +23,10 @@ from .bundle import Bundle, resolve_bundle, save_bundle
 from .data import HeadlineDataError
 from .datablocks import clas_dataloaders
 from .models import get_preset
+from .tokenizer import HeadlineTokenizer
 from .train import Phase, fit_phases
 
-__all__ = ["ClassifierConfig", "classifier_learner", "train_classifier", "classify_headlines", "clickbait_score"]
+__all__ = ["ClassifierConfig", "classifier_learner", "distinct_case_marks", "pick_threshold", "train_classifier", "classify_headlines", "clickbait_score"]
 
 
 @dataclass
@@ -51,6 +55,21 @@ def classifier_learner(dls, lm: Bundle, seq_len: int = 72, path: str | os.PathLi
     return learn
 
 
+def distinct_case_marks(encoder: nn.Module, tokenizer: HeadlineTokenizer, seed: int = 0) -> None:
+    """Give `xxmaj` and `xxup` distinct embeddings at the typical norm of trained rows.
+
+    The LM never sees them as input, so it leaves their rows nearly identical (cosine 0.99 in the bundled LM) and
+    the classifier could not tell the two casing styles apart.
+    """
+    weight = encoder.encoder.weight
+    norm = weight.detach().norm(dim=1).median()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for token in (TK_MAJ, TK_UP):
+            direction = torch.randn(weight.size(1), generator=generator)
+            weight[tokenizer.o2i[token]] = direction / direction.norm() * norm
+
+
 def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = "label", *, lm=None,
                      cfg: ClassifierConfig | None = None, work: str | os.PathLike = "runs/classifier",
                      out: str | os.PathLike | None = None, overwrite: bool = False, log=print) -> Bundle:
@@ -68,11 +87,17 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     learn = classifier_learner(dls, lm, cfg.seq_len, path=work)
+    if cfg.case_marks:
+        distinct_case_marks(learn.model[0].module, tokenizer, cfg.seed)
     log(f"classifier: {len(df):,} headlines, classes {list(dls.vocab[1])}")
     fit_phases(learn, cfg.phases, "classifier", work, cfg.patience, log)
     loss, acc, f1 = learn.validate()
+    threshold = None
+    if dls.c == 2:
+        probs, targets = learn.get_preds(dl=dls.valid)
+        threshold = pick_threshold(probs[:, 0].numpy(), targets.numpy() == 0)
     config = {"kind": "classifier", "preset": lm.config["preset"], "classes": [str(c) for c in dls.vocab[1]],
-              "seq_len": cfg.seq_len, "lm": str(lm.path) if lm.path else None,
+              "seq_len": cfg.seq_len, "lm": str(lm.path) if lm.path else None, "threshold": threshold,
               "metrics": {"valid_loss": round(float(loss), 4), "valid_accuracy": round(float(acc), 4),
                           "valid_f1": round(float(f1), 4)},
               "train_minutes": round((time.time() - start) / 60, 1)}
@@ -87,9 +112,23 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     return bundle
 
 
+def pick_threshold(first_class_probs: np.ndarray, is_first_class: np.ndarray) -> float:
+    """The cut on the first class's probability with the best validation accuracy (ties: the one nearest 0.5).
+
+    Two-class bundles label with it instead of argmax: on the bundled classifier's validation split the best cut
+    is 0.30, as it is on the held-out slice, because short clickbait video titles read like news.
+    """
+    grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    accuracy = np.array([((first_class_probs >= t) == is_first_class).mean() for t in grid])
+    best = grid[accuracy >= accuracy.max() - 1e-12]
+    return float(best[np.argmin(np.abs(best - 0.5))])
+
+
 @torch.inference_mode()
 def classify_headlines(headlines: Iterable[str], model=None, batch_size: int = 128) -> pd.DataFrame:
-    """A DataFrame in input order: `text`, predicted `label`, and one probability column per class."""
+    """A DataFrame in input order: `text`, predicted `label`, and one probability column per class.
+
+    Two-class bundles label with the decision threshold chosen on their validation split (`config["threshold"]`)."""
     bundle = resolve_bundle(model, "classifier")
     texts = [h if isinstance(h, str) else "" for h in headlines]
     ids = bundle.tokenizer.encode_batch(texts)
@@ -105,7 +144,9 @@ def classify_headlines(headlines: Iterable[str], model=None, batch_size: int = 1
         bundle.model.reset()
         probs[chunk] = F.softmax(bundle.model(x)[0].float(), dim=-1)
     out = pd.DataFrame({"text": texts})
-    out["label"] = [bundle.classes[i] for i in probs.argmax(1).tolist()]
+    threshold = bundle.config.get("threshold")
+    picks = (probs[:, 0] < threshold).long() if threshold is not None else probs.argmax(1)
+    out["label"] = [bundle.classes[i] for i in picks.tolist()]
     for j, name in enumerate(bundle.classes):
         out[name] = probs[:, j].numpy()
     return out

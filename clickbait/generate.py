@@ -1,6 +1,7 @@
 """generate_headlines: batched sampling from a headline LM with exact word lengths, uniqueness and novelty."""
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -92,13 +93,28 @@ def _validate(n, min_len, max_len, cfg: SamplingConfig, style: str) -> None:
 # Sampling looks at the most likely NUCLEUS_CAP tokens only: a partial top-k is ~10x cheaper than sorting the
 # whole vocabulary, and past this rank the tokens hold a negligible share of the probability after top-p.
 NUCLEUS_CAP = 256
+# Most rows' nucleus fits in far fewer tokens; a top-NUCLEUS_FIRST pass serves those (same draw, 2.5x cheaper).
+NUCLEUS_FIRST = 64
+
+
+def _head(probs: torch.Tensor, cfg: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sorted head of each row: the top-k tokens (at most NUCLEUS_CAP), or with top-p just enough of them."""
+    cap = min(cfg.top_k or NUCLEUS_CAP, NUCLEUS_CAP, probs.size(-1))
+    if cfg.top_p is None or cfg.top_p >= 1 or cap <= NUCLEUS_FIRST:
+        return torch.topk(probs, cap, dim=-1)
+    head, idx = torch.topk(probs, NUCLEUS_FIRST, dim=-1)
+    short = head.sum(-1) < cfg.top_p  # nucleus wider than the first pass: those rows take the full cap
+    head = F.pad(head, (0, cap - NUCLEUS_FIRST))
+    idx = F.pad(idx, (0, cap - NUCLEUS_FIRST))
+    if short.any():
+        head[short], idx[short] = torch.topk(probs[short], cap, dim=-1)
+    return head, idx
 
 
 def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
     """Temperature, top-k and top-p on the sorted head of the distribution, then inverse-CDF sampling with each
     row's own uniform draw, so a row's token never depends on which other rows share its batch."""
-    probs = F.softmax(logits / cfg.temperature, -1)
-    probs, idx = torch.topk(probs, min(cfg.top_k or NUCLEUS_CAP, NUCLEUS_CAP, probs.size(-1)), dim=-1)
+    probs, idx = _head(F.softmax(logits / cfg.temperature, -1), cfg)
     if cfg.top_p is not None and cfg.top_p < 1:
         probs = probs.masked_fill(probs.cumsum(-1) - probs > cfg.top_p, 0.0)  # keeps the token crossing top_p
     cdf = probs.double().cumsum(-1)
@@ -210,6 +226,7 @@ class HeadlineSampler:
         self.scorer = scorer
         self.seen = set() if seen is None else seen
         self.next_index = 0  # the first candidate index not yet looked at
+        self.kept = 0  # headlines given out so far: with next_index, the acceptance rate that sizes batches
         self.rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0,
                              below_min_score=0)
         self.steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
@@ -257,7 +274,11 @@ class HeadlineSampler:
                 raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
                                       f"(rejected: {self.rejected}); loosen min_len/max_len, unique, novel, "
                                       f"prefix or min_score")
-            rows = min(batch_size, max_attempts - attempts)
+            # Size the batch to what is still needed at the acceptance rate so far: a full last batch of which
+            # only a few rows are kept costs as much as the rest of the call.
+            rate = (self.kept + 1) / (self.next_index + 1) if self.next_index else 0.9
+            needed = math.ceil((n - len(found)) / max(rate, 0.05) * 1.1) + 8
+            rows = min(batch_size, max_attempts - attempts, needed)
             batch = self._batch(rows)
             scores = self.scorer([text for _, text, _ in batch]) if self.scorer else [None] * len(batch)
             self.next_index += rows
@@ -268,6 +289,7 @@ class HeadlineSampler:
                     self.rejected["duplicate"] += 1
                 else:
                     self.seen.add(headline_hash(text))
+                    self.kept += 1
                     found.append((text, count_words(text), logprob, score))
                     if len(found) == n:
                         self.next_index = index + 1  # the rest of the batch is drawn again next time
@@ -298,7 +320,7 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
                               seed=seed, unique=unique, novel=novel, banned_words=banned_words, min_score=min_score,
                               scorer=clickbait_scorer(classifier) if wants_classifier else None)
     wanted = n * RERANK_POOL if rerank else n
-    result = sampler.take(wanted, batch_size or min(max(2 * wanted, 64), 512), max_attempts)
+    result = sampler.take(wanted, batch_size or min(max(2 * wanted, 64), 1024), max_attempts)
     if rerank:
         result = result.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
     return result if return_scores else result["text"].tolist()

@@ -20,6 +20,16 @@ def test_tokens_are_lowercase_without_case_markers(slice_tokenizer):
                           "a", "tv"]
 
 
+def test_case_marks_tokenizer_marks_each_headline_casing_style(slice_tokenizer, tmp_path):
+    tok = slice_tokenizer.with_case_marks()
+    marks = [toks[-2] for toks in tok.tokenize(["17 Things You Should Know In 2015", "Recovered Pieces of Asteroid Hold "
+                                                "Clues to Early History", "Obama signs bill in Ohio", "2015"])]
+    assert marks == ["xxmaj", "xxup", "ohio", "2015"]
+    assert tok.decode(tok.encode("17 Things You Should Know")) == "17 Things You Should Know"  # marks never shown
+    assert HeadlineTokenizer.load(tok.save(tmp_path / "v.json")).case_marks  # saved with the tokenizer
+    assert not HeadlineTokenizer.load(slice_tokenizer.save(tmp_path / "lm.json")).case_marks
+
+
 def test_numbers_quotes_hashtags_punctuation_roundtrip():
     tok = HeadlineTokenizer.train(["x"])
     for text in ['17 Things You\'ll Love About "Big Brother" #tbt', "Don't Miss This: 2015's Best $5 Deals (50% Off)",
