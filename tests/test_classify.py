@@ -1,9 +1,12 @@
 """Classifier head: learns well above chance, round-trips exactly, multi-class, clear errors."""
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from clickbait.bundle import BundleError, load_bundle
-from clickbait.classify import ClassifierConfig, classify_headlines, clickbait_score, train_classifier
+from clickbait.classify import ClassifierConfig, classify_headlines, clickbait_score, pick_threshold, train_classifier
 from clickbait.data import HeadlineDataError
 from clickbait.train import Phase
 
@@ -79,3 +82,22 @@ def test_generate_min_score_and_rerank(clas_bundle_path, tiny_bundle):
     best = sorted(zip(clickbait_score(pool, clas_bundle_path), pool), key=lambda p: -p[0])[:10]
     assert top["text"].tolist() == [t for _, t in best]
     assert top["clickbait"].is_monotonic_decreasing
+
+
+def test_pick_threshold_maximises_validation_accuracy():
+    probs = np.array([0.9, 0.8, 0.35, 0.32, 0.2, 0.1, 0.05])
+    truth = np.array([True, True, True, True, False, False, False])
+    assert pick_threshold(probs, truth) == 0.3  # 0.25 and 0.3 both separate perfectly: the one nearer 0.5
+    assert pick_threshold(np.array([0.9, 0.1]), np.array([True, False])) == 0.5
+
+
+def test_labels_follow_the_bundle_threshold(clas_bundle_path, tmp_path):
+    import json
+    import shutil
+    texts = ["You Won't Believe What This Dog Did", "Senate passes budget bill", "21 Pictures Of Cats"]
+    copy = Path(shutil.copytree(clas_bundle_path, tmp_path / "b"))
+    config = json.loads((copy / "config.json").read_text())
+    for threshold, expected in ((0.0, "clickbait"), (1.01, "news")):
+        config["threshold"] = threshold
+        (copy / "config.json").write_text(json.dumps(config))
+        assert set(classify_headlines(texts, copy)["label"]) == {expected}
