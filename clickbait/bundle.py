@@ -202,8 +202,14 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
 
 
 @lru_cache(maxsize=4)
-def _load_cached(path: str) -> Bundle:
+def _load_cached(path: str, stamp: tuple) -> Bundle:
     return load_bundle(path)
+
+
+def _stamp(path: Path) -> tuple:
+    # Files' sizes and mtimes: a bundle rewritten at the same path (retrained, edited) is loaded again.
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.glob("*")) if p.is_file()) \
+        if path.is_dir() else ()
 
 
 def resolve_bundle(model: "Bundle | str | os.PathLike | None", kind: str = "lm") -> Bundle:
@@ -215,7 +221,7 @@ def resolve_bundle(model: "Bundle | str | os.PathLike | None", kind: str = "lm")
         if model is None and not path.exists():
             raise BundleError(f"no default {kind} bundle is installed at {path}; train one with `make model` "
                               f"or pass model=PATH")
-        bundle = _load_cached(str(path.resolve()))
+        bundle = _load_cached(str(path.resolve()), _stamp(path))
     if bundle.kind != kind:
         raise BundleError(f"{bundle.path}: is a {bundle.kind} bundle, expected a {kind} bundle")
     return bundle
