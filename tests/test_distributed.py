@@ -37,3 +37,14 @@ def test_sharded_generation_merges_exactly_n_unique(tiny_bundle_path, tmp_path):
     texts = pd.concat(list(read_headlines_file(out)))["text"].tolist()
     assert len(texts) == 301 and len({normalise_headline(t) for t in texts}) == 301
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.jsonl"]  # shards and progress files cleaned up
+
+
+def test_torchrun_cli_train_writes_one_bundle(shared_dir, tmp_path):
+    out = tmp_path / "bundle"
+    result = _torchrun("-m", "clickbait.cli", "train", "lm", "--data", shared_dir, "--out", out, "--work",
+                       tmp_path / "work", "--preset", "tiny", "--sample", 4000, "--general-epochs", 1,
+                       "--target-epochs", 1)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from clickbait.bundle import load_bundle
+    bundle = load_bundle(out)
+    assert bundle.config["kind"] == "lm" and set(bundle.config["metrics"]) == {"general", "target"}
