@@ -134,7 +134,12 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
     """
     model, rows, steps = bundle.model, uniforms.size(0), uniforms.size(1)
     model.reset()
-    logits = model[1](model[0](torch.tensor([prefix_ids]).expand(rows, -1)))[0][:, -1]
+    # Every row starts from the same prefix: feed it once, then copy the state to all rows.
+    encoder = model[0]
+    logits = model[1](encoder(torch.tensor([prefix_ids])))[0][:, -1].expand(rows, -1).clone()
+    encoder.hidden = [(h.expand(-1, rows, -1).contiguous(), c.expand(-1, rows, -1).contiguous())
+                      for h, c in encoder.hidden]
+    encoder.bs = rows
     live = torch.arange(rows)                           # original row index of each row still in the batch
     words = torch.full((rows,), prefix_words)
     glue_next = torch.full((rows,), glue)              # does the next token join the current word?
@@ -145,7 +150,7 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
         logits[:, table.never] = float("-inf")
         logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words
         token = _draw(logits, uniforms[live, step], cfg)
-        logprob[live] += F.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1).double()
+        logprob[live] += (logits.gather(-1, token[:, None]).squeeze(-1) - logits.logsumexp(-1)).double()
         out[live, step] = token
         ended = token == table.eos
         joined = table.glue_left[token] | glue_next
@@ -158,7 +163,6 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
             break
         if not keep.all():
             live, words, glue_next, in_word, token = live[keep], words[keep], glue_next[keep], in_word[keep], token[keep]
-            encoder = model[0]
             encoder.hidden = [(h[:, keep].contiguous(), c[:, keep].contiguous()) for h, c in encoder.hidden]
             encoder.bs = len(live)
         logits = model[1](model[0](token[:, None]))[0][:, -1]
