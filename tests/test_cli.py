@@ -116,3 +116,17 @@ def test_import_is_fast():
     start = time.time()
     subprocess.run([sys.executable, "-c", "import clickbait"], check=True)
     assert time.time() - start < 3.0
+
+
+def test_train_lm_from_a_headline_file(slice_df, tmp_path):
+    """A plain .txt.gz of headlines (no labels): the recipe's general stage alone makes the bundle."""
+    import gzip
+    data = tmp_path / "headlines.txt.gz"
+    with gzip.open(data, "wt", encoding="utf-8") as f:
+        f.write("\n".join(slice_df["text"]) + "\n")
+    out = tmp_path / "lm"
+    assert main(["train", "lm", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "w"),
+                 "--preset", "tiny", "--general-epochs", "1"]) == 0
+    bundle = load_bundle(out)
+    assert bundle.config["target_label"] is None and list(bundle.config["metrics"]) == ["general"]
+    assert len(bundle.novelty) > 2000  # the training headlines, for novelty checks
