@@ -19,7 +19,7 @@ from fastai.text.learner import TextLearner, text_classifier_learner
 from fastai.text.models.awdlstm import AWD_LSTM
 from fastai.torch_core import distrib_barrier, rank_distrib, set_seed
 
-from .bundle import Bundle, resolve_bundle, save_bundle
+from .bundle import BUNDLED, Bundle, resolve_bundle, save_bundle
 from .data import HeadlineDataError
 from .datablocks import clas_dataloaders
 from .models import get_preset
@@ -70,6 +70,13 @@ def distinct_case_marks(encoder: nn.Module, tokenizer: HeadlineTokenizer, seed: 
             weight[tokenizer.o2i[token]] = direction / direction.norm() * norm
 
 
+def _lm_reference(lm: Bundle) -> dict:
+    # The encoder's origin without a machine-specific path: the bundled LM by name, any other by its directory name.
+    path = lm.path.resolve() if lm.path else None
+    name = "bundled:lm" if path is not None and path == BUNDLED.resolve() / "lm" else (path.name if path else None)
+    return {"bundle": name, "data_fingerprint": lm.config.get("data_fingerprint")}
+
+
 def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = "label", *, lm=None,
                      cfg: ClassifierConfig | None = None, work: str | os.PathLike = "runs/classifier",
                      out: str | os.PathLike | None = None, overwrite: bool = False, log=print) -> Bundle:
@@ -97,7 +104,7 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
         probs, targets = learn.get_preds(dl=dls.valid)
         threshold = pick_threshold(probs[:, 0].numpy(), targets.numpy() == 0)
     config = {"kind": "classifier", "preset": lm.config["preset"], "classes": [str(c) for c in dls.vocab[1]],
-              "seq_len": cfg.seq_len, "lm": str(lm.path) if lm.path else None, "threshold": threshold,
+              "seq_len": cfg.seq_len, "lm": _lm_reference(lm), "threshold": threshold,
               "metrics": {"valid_loss": round(float(loss), 4), "valid_accuracy": round(float(acc), 4),
                           "valid_f1": round(float(f1), 4)},
               "train_minutes": round((time.time() - start) / 60, 1)}
