@@ -231,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `clickbait generate | head` closed the pipe: not an error
         sys.stderr.close()
+    except KeyboardInterrupt:
+        hint = " (rerun with --resume to continue)" if getattr(args, "out", None) and args.command == "generate" else ""
+        print(f"clickbait {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
     return 0
 
 
