@@ -5,7 +5,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -200,7 +200,7 @@ def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -
 RERANK_POOL = 3
 
 
-def clickbait_scorer(classifier=None):
+def clickbait_scorer(classifier=None) -> Callable[[list[str]], list[float]]:
     """texts -> clickbait probabilities, from a classifier bundle (default: the bundled one)."""
     from .classify import clickbait_score  # the classifier stack loads only when asked for
     bundle = resolve_bundle(classifier, "classifier")
@@ -310,7 +310,8 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
                        style: str = "title", seed: int | None = None, unique: bool = True, novel: bool = True,
                        banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS, model=None,
                        batch_size: int | None = None, return_scores: bool = False, max_attempts: int | None = None,
-                       min_score: float | None = None, rerank: bool = False, classifier=None):
+                       min_score: float | None = None, rerank: bool = False,
+                       classifier=None) -> list[str] | pd.DataFrame:
     """Exactly `n` headlines of `min_len`..`max_len` words sampled from the headline LM (a list of str).
 
     `prefix` starts every headline; `unique` and `novel` (not a training headline) are checked after

@@ -10,6 +10,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import torch
@@ -103,7 +104,7 @@ class _DistributedTrainer(DistributedTrainer):
 
 
 @contextmanager
-def distributed(learn: Learner):
+def distributed(learn: Learner) -> Iterator[Learner]:
     """fastai's `distrib_ctx` for CPU or GPU ranks started by torchrun/accelerate; a no-op in a single process.
 
     Gradients are averaged by torch DDP (through accelerate), validation metrics are gathered over all ranks.
