@@ -238,21 +238,22 @@ class HeadlineSampler:
                              below_min_score=0)
         self.steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
 
-    def _reason_to_reject(self, text: str) -> str | None:
-        if not self.min_len <= count_words(text) <= self.max_len:
+    def _reason_to_reject(self, text: str, words: int, key: int) -> str | None:
+        if not self.min_len <= words <= self.max_len:
             return "length"
         if not balanced(text):
             return "unbalanced"
         if self.banned & {w.lower() for w in _WORD.findall(text)}:
             return "banned"
-        if self.unique and headline_hash(text) in self.seen:
+        if self.unique and key in self.seen:
             return "duplicate"
         if self.novel and not self.bundle.is_novel([text])[0]:
             return "not_novel"
         return None
 
-    def _batch(self, rows: int) -> list[tuple[int, str, float]]:
-        """Candidates `next_index`..+rows that pass the cheap filters: (index, text, log-prob), in index order."""
+    def _batch(self, rows: int) -> list[tuple[int, str, int, int, float]]:
+        """Candidates `next_index`..+rows that pass the cheap filters, in index order:
+        (index, text, words, headline_hash, log-prob)."""
         tokens, done, logprob = _sample_batch(self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue,
                                               _row_uniforms(self.entropy, self.next_index, rows, self.steps),
                                               self.min_len, self.max_len, self.cfg)
@@ -264,11 +265,12 @@ class HeadlineSampler:
             ids = tokens[row].tolist()
             text = _render(self.bundle, self.prefix, self.prefix_tokens,
                            [vocab[i] for i in ids[:ids.index(self.table.eos)]], self.style)
-            reason = self._reason_to_reject(text)
+            words, key = count_words(text), headline_hash(text)
+            reason = self._reason_to_reject(text, words, key)
             if reason:
                 self.rejected[reason] += 1
             else:
-                out.append((self.next_index + row, text, float(logprob[row])))
+                out.append((self.next_index + row, text, words, key, float(logprob[row])))
         return out
 
     def take(self, n: int, batch_size: int = 512, max_attempts: int | None = None) -> pd.DataFrame:
@@ -287,17 +289,17 @@ class HeadlineSampler:
             needed = math.ceil((n - len(found)) / max(rate, 0.05) * 1.1) + 8
             rows = min(batch_size, max_attempts - attempts, needed)
             batch = self._batch(rows)
-            scores = self.scorer([text for _, text, _ in batch]) if self.scorer else [None] * len(batch)
+            scores = self.scorer([text for _, text, *_ in batch]) if self.scorer else [None] * len(batch)
             self.next_index += rows
-            for (index, text, logprob), score in zip(batch, scores):
+            for (index, text, words, key, logprob), score in zip(batch, scores):
                 if self.min_score is not None and score < self.min_score:
                     self.rejected["below_min_score"] += 1
-                elif self.unique and headline_hash(text) in self.seen:  # a repeat within this batch
+                elif self.unique and key in self.seen:  # a repeat within this batch
                     self.rejected["duplicate"] += 1
                 else:
-                    self.seen.add(headline_hash(text))
+                    self.seen.add(key)
                     self.kept += 1
-                    found.append((text, count_words(text), logprob, score))
+                    found.append((text, words, logprob, score))
                     if len(found) == n:
                         self.next_index = index + 1  # the rest of the batch is drawn again next time
                         break
