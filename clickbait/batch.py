@@ -20,7 +20,7 @@ from fastprogress.fastprogress import progress_bar
 
 from .bundle import resolve_bundle
 from .data import headline_hash
-from .generate import GenerationError, HeadlineSampler, SamplingConfig, clickbait_scorer
+from .generate import GenerationError, HeadlineSampler, SamplingConfig, _validate, clickbait_scorer
 
 __all__ = ["GenerationJob", "write_headlines", "job_sampler", "iter_chunks", "read_headlines_file", "spreadsheet_safe",
            "FORMATS"]
@@ -97,6 +97,22 @@ class GenerationJob:
     model: str | None = None
     classifier: str | None = None
 
+    def __post_init__(self):
+        _validate(self.n, self.min_len, self.max_len, self.sampling, self.style)
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        """Temperature, top-k and top-p as the sampler takes them."""
+        return SamplingConfig(self.temperature, self.top_k, self.top_p)
+
+
+def _state_file(path: Path) -> Path:
+    return path.with_name(path.name + ".progress.json")
+
+
+def _shard(path: Path, rank: int) -> Path:
+    return path.with_name(f"{path.name}.rank{rank}{path.suffix}")
+
 
 def _write_all(fd: int, data: bytes) -> None:
     # One write() per chunk of whole lines: a killed process never leaves half of one (regular files).
@@ -110,7 +126,7 @@ class _JobFiles:
 
     def __init__(self, path: Path, job: GenerationJob, resume: bool, overwrite: bool, columns: list[str]):
         self.path, self.suffix = path, _suffix(path)
-        self.state_file = path.with_name(path.name + ".progress.json")
+        self.state_file = _state_file(path)
         if resume and self.state_file.exists():
             self.state = json.loads(self.state_file.read_text())
             if self.state["job"] != asdict(job):
@@ -163,16 +179,15 @@ def _columns(job: GenerationJob) -> list[str]:
 
 def _complete(path: Path, n: int) -> bool:
     """True for a finished job's output: it exists without a progress file and holds `n` headlines."""
-    if not path.exists() or path.with_name(path.name + ".progress.json").exists():
+    if not path.exists() or _state_file(path).exists():
         return False
     return sum(len(chunk) for chunk in read_headlines_file(path)) == n
 
 
 def job_sampler(job: GenerationJob, stream: tuple[int, ...] = (), seen: set[int] | None = None) -> HeadlineSampler:
     """The sampler a job draws from: random stream `(job.seed, *stream)`, excluding the hashes in `seen`."""
-    return HeadlineSampler(resolve_bundle(job.model, "lm"), job.min_len, job.max_len,
-                           SamplingConfig(job.temperature, job.top_k, job.top_p), prefix=job.prefix, style=job.style,
-                           seed=job.seed, stream=stream, min_score=job.min_score, seen=seen,
+    return HeadlineSampler(resolve_bundle(job.model, "lm"), job.min_len, job.max_len, job.sampling, prefix=job.prefix,
+                           style=job.style, seed=job.seed, stream=stream, min_score=job.min_score, seen=seen,
                            scorer=clickbait_scorer(job.classifier) if _scored(job) else None)
 
 
@@ -214,8 +229,7 @@ def _run(path: Path, job: GenerationJob, n: int, stream: tuple[int, ...], resume
 def _job_seed(path: Path, resume: bool, world: int) -> int:
     """A seedless job: the seed of the job it resumes, else a random one (rank 0's, under torchrun)."""
     import torch.distributed as dist
-    states = [path.with_name(path.name + ".progress.json")] + \
-        [path.with_name(f"{path.name}.rank0{path.suffix}.progress.json")] * (world > 1)
+    states = [_state_file(path)] + [_state_file(_shard(path, 0))] * (world > 1)
     stored = next((json.loads(f.read_text())["job"]["seed"] for f in states if resume and f.exists()), None)
     seed = [stored if stored is not None else int.from_bytes(os.urandom(4), "little")]
     if world > 1:
@@ -248,11 +262,11 @@ def write_headlines(path: str | os.PathLike, job: GenerationJob, *, resume: bool
         if resume and _complete(path, job.n):
             return path
         raise FileExistsError(f"{path} exists; pass overwrite/--force to replace it")
-    shard = path.with_name(f"{path.name}.rank{rank}{path.suffix}")
+    shard = _shard(path, rank)
     _run(shard, job, _shard_sizes(job.n, world)[rank], (rank,), resume, overwrite, chunk_size, progress and rank == 0)
     dist.barrier()
     if rank == 0:
-        _merge(path, job, [path.with_name(f"{path.name}.rank{r}{path.suffix}") for r in range(world)], world,
+        _merge(path, job, [_shard(path, r) for r in range(world)], world,
                chunk_size)
     dist.barrier()
     return path

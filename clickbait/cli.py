@@ -38,8 +38,6 @@ def _generate(args) -> None:
     job = GenerationJob(n=args.n, min_len=args.min_len, max_len=args.max_len, temperature=args.temperature,
                         top_k=args.top_k, top_p=args.top_p, prefix=args.prefix, style=args.style, seed=args.seed,
                         min_score=args.min_score, rerank=args.rerank, model=args.model, classifier=args.classifier)
-    if isinstance(job.n, bool) or job.n < 1:
-        raise GenerationError(f"n must be at least 1, got {job.n}")
     if args.out is None:
         if _world() > 1:
             raise GenerationError("under torchrun, pass --out FILE: each rank writes a shard that rank 0 merges")

@@ -62,6 +62,13 @@ def test_existing_output_is_never_overwritten(tiny_bundle_path, tmp_path):
         write_headlines(tmp_path / "h.xlsx", job, progress=False)
 
 
+def test_job_options_are_checked_before_any_file_is_touched(tmp_path):
+    for bad in (dict(n=0), dict(n=5, min_len=9, max_len=4), dict(n=5, temperature=0)):
+        with pytest.raises(GenerationError):
+            GenerationJob(**bad)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_with_other_options_is_refused(tiny_bundle_path, tmp_path):
     out = tmp_path / "h.csv"
     state = out.with_name("h.csv.progress.json")
