@@ -62,11 +62,11 @@ def test_existing_output_is_never_overwritten(tiny_bundle_path, tmp_path):
         write_headlines(tmp_path / "h.xlsx", job, progress=False)
 
 
-def test_job_options_are_checked_before_any_file_is_touched(tmp_path):
-    for bad in (dict(n=0), dict(n=5, min_len=9, max_len=4), dict(n=5, temperature=0)):
-        with pytest.raises(GenerationError):
+def test_job_options_are_checked_when_the_job_is_made():
+    for bad, message in ((dict(n=0), "n must be at least 1"), (dict(n=5, min_len=9, max_len=4), "greater than"),
+                         (dict(n=5, temperature=0), "temperature")):
+        with pytest.raises(GenerationError, match=message):
             GenerationJob(**bad)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_resume_with_other_options_is_refused(tiny_bundle_path, tmp_path):
