@@ -26,7 +26,8 @@ from .models import get_preset
 from .tokenizer import HeadlineTokenizer
 from .train import Phase, fit_phases
 
-__all__ = ["ClassifierConfig", "classifier_learner", "distinct_case_marks", "pick_threshold", "train_classifier", "classify_headlines", "clickbait_score"]
+__all__ = ["ClassifierConfig", "classifier_learner", "distinct_case_marks", "pick_threshold", "train_classifier",
+           "classify_headlines", "clickbait_score"]
 
 
 @dataclass
@@ -126,8 +127,8 @@ def pick_threshold(first_class_probs: np.ndarray, is_first_class: np.ndarray) ->
     is 0.30, as it is on the held-out slice, because short clickbait video titles read like news.
     """
     grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
-    accuracy = np.array([((first_class_probs >= t) == is_first_class).mean() for t in grid])
-    best = grid[accuracy >= accuracy.max() - 1e-12]
+    scores = np.array([((first_class_probs >= t) == is_first_class).mean() for t in grid])
+    best = grid[scores >= scores.max() - 1e-12]
     return float(best[np.argmin(np.abs(best - 0.5))])
 
 

@@ -33,13 +33,15 @@ def _write_table(df, out: str | None) -> None:
 
 
 def _generate(args) -> None:
+    from fastai.torch_core import num_distrib, rank_distrib
+
     from .batch import GenerationJob, iter_chunks, job_sampler, write_headlines
     from .generate import GenerationError
     job = GenerationJob(n=args.n, min_len=args.min_len, max_len=args.max_len, temperature=args.temperature,
                         top_k=args.top_k, top_p=args.top_p, prefix=args.prefix, style=args.style, seed=args.seed,
                         min_score=args.min_score, rerank=args.rerank, model=args.model, classifier=args.classifier)
     if args.out is None:
-        if _world() > 1:
+        if num_distrib() > 1:
             raise GenerationError("under torchrun, pass --out FILE: each rank writes a shard that rank 0 merges")
         job.seed = int.from_bytes(os.urandom(4), "little") if job.seed is None else job.seed
         for rows in iter_chunks(job_sampler(job), job, job.n, args.chunk_size):
@@ -48,7 +50,7 @@ def _generate(args) -> None:
         return
     path = write_headlines(args.out, job, resume=args.resume, overwrite=args.force, chunk_size=args.chunk_size,
                            progress=not args.quiet)
-    if _rank() == 0 and not args.quiet:
+    if rank_distrib() == 0 and not args.quiet:
         print(f"{job.n:,} headlines in {path} (seed {job.seed})", file=sys.stderr)
 
 
@@ -191,24 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
 def _init_distributed() -> None:
     """Join torchrun's process group (gloo on CPU, nccl on GPU) and share the cores between local ranks."""
     import torch
     import torch.distributed as dist
-    if _world() <= 1 or dist.is_initialized():
+    from fastai.torch_core import num_distrib
+    if num_distrib() <= 1 or dist.is_initialized():
         return
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", _world()))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", num_distrib()))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
