@@ -7,7 +7,10 @@ import math
 import re
 import time
 from collections import Counter, defaultdict
+from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from clickbait.bundle import resolve_bundle
 from clickbait.data import load_chakraborty, split_holdout
@@ -46,6 +49,31 @@ class KneserNey3:
             cont1[w] += 1                          # distinct left contexts of w
         total = sum(cont1.values())
         self.p1 = defaultdict(float, {w: c / total for w, c in cont1.items()})
+
+    @cached_property
+    def followers(self) -> tuple[list[str], np.ndarray, dict, dict]:
+        """Vocabulary order, the unigram vector, and the counts of what follows each 1- and 2-word context."""
+        vocab = sorted(self.vocab)
+        index = {w: i for i, w in enumerate(vocab)}
+        after1, after2 = defaultdict(dict), defaultdict(dict)
+        for (v, w), c in self.cont2.items():
+            after1[v][index[w]] = c
+        for (u, v, w), c in self.c3.items():
+            after2[u, v][index[w]] = c
+        return vocab, 0.9 * np.array([self.p1[w] for w in vocab]) + 0.1 / len(self.vocab), after1, after2
+
+    def distribution(self, u: str, v: str) -> np.ndarray:
+        """P(w | u v) for every w in `followers[0]`: `prob`'s interpolation for the whole vocabulary at once."""
+        _, unigram, after1, after2 = self.followers
+        p = unigram.copy()  # callers may edit the result
+        for total, n_ctx, counts in ((self.cont2_ctx[v], self.n2_ctx[v], after1.get(v, {})),
+                                     (self.c2_ctx[u, v], self.n3_ctx[u, v], after2.get((u, v), {}))):
+            if total:
+                p = self.d * n_ctx * p
+                for i, c in counts.items():
+                    p[i] += max(c - self.d, 0)
+                p = p / total
+        return p
 
     def map(self, ws):
         return [w if w in self.vocab else "<unk>" for w in ws]

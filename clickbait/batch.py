@@ -153,6 +153,7 @@ class _JobFiles:
         os.replace(tmp, self.state_file)
 
     def append(self, rows: pd.DataFrame, next_index: int) -> None:
+        """Write `rows` in one append, flush them to disk, then record how far the job got."""
         data = _encode(rows, self.suffix).encode("utf-8")
         _write_all(self.fd, data)
         os.fsync(self.fd)
@@ -161,6 +162,7 @@ class _JobFiles:
         self._record()
 
     def finish(self) -> None:
+        """Close the output; the progress file goes, since the job is complete."""
         os.close(self.fd)
         self.state_file.unlink()
 

@@ -22,8 +22,8 @@ from .data import headline_hash
 from .models import LMPreset, build_classifier, build_lm, get_preset
 from .tokenizer import HeadlineTokenizer, TokenizerFileError, read_json
 
-__all__ = ["Bundle", "BundleError", "save_bundle", "load_bundle", "default_bundle_path", "resolve_bundle",
-           "data_fingerprint"]
+__all__ = ["Bundle", "BundleError", "ModelRef", "save_bundle", "load_bundle", "default_bundle_path",
+           "resolve_bundle", "data_fingerprint"]
 
 FORMAT = "clickbait-bundle"
 FORMAT_VERSION = 1
@@ -60,6 +60,10 @@ class Bundle:
             self._novelty_set = (self.novelty, set(self.novelty.tolist()))
         known = self._novelty_set[1]
         return np.array([headline_hash(t) not in known for t in texts], dtype=bool)
+
+
+# What every `model=` argument accepts: a loaded bundle, a bundle folder, or None for the bundled default.
+ModelRef = Bundle | str | os.PathLike | None
 
 
 def default_bundle_path(kind: str = "lm") -> Path:
@@ -212,7 +216,7 @@ def _stamp(path: Path) -> tuple:
         if path.is_dir() else ()
 
 
-def resolve_bundle(model: "Bundle | str | os.PathLike | None", kind: str = "lm") -> Bundle:
+def resolve_bundle(model: ModelRef, kind: str = "lm") -> Bundle:
     """A loaded bundle from a Bundle, a path, or None for the package's default of `kind`."""
     if isinstance(model, Bundle):
         bundle = model

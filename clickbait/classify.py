@@ -5,13 +5,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastai.data.core import DataLoaders
 from fastai.text.core import TK_MAJ, TK_UP
 from fastai.metrics import F1Score, accuracy
 from fastai.text.data import pad_input_chunk
@@ -19,7 +20,7 @@ from fastai.text.learner import TextLearner, text_classifier_learner
 from fastai.text.models.awdlstm import AWD_LSTM
 from fastai.torch_core import distrib_barrier, rank_distrib, set_seed
 
-from .bundle import BUNDLED, Bundle, resolve_bundle, save_bundle
+from .bundle import BUNDLED, Bundle, ModelRef, resolve_bundle, save_bundle
 from .data import HeadlineDataError
 from .datablocks import clas_dataloaders
 from .models import get_preset
@@ -44,7 +45,7 @@ class ClassifierConfig:
     case_marks: bool = True
 
 
-def classifier_learner(dls, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".") -> TextLearner:
+def classifier_learner(dls: DataLoaders, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".") -> TextLearner:
     """fastai `text_classifier_learner` whose encoder starts from the LM bundle's encoder (no hub weights)."""
     preset = get_preset(lm.config["preset"])
     metrics = [accuracy] + ([F1Score()] if dls.c == 2 else [F1Score(average="macro")])
@@ -78,9 +79,10 @@ def _lm_reference(lm: Bundle) -> dict:
     return {"bundle": name, "data_fingerprint": lm.config.get("data_fingerprint")}
 
 
-def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = "label", *, lm=None,
+def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = "label", *, lm: ModelRef = None,
                      cfg: ClassifierConfig | None = None, work: str | os.PathLike = "runs/classifier",
-                     out: str | os.PathLike | None = None, overwrite: bool = False, log=print) -> Bundle:
+                     out: str | os.PathLike | None = None, overwrite: bool = False,
+                     log: Callable[[str], None] = print) -> Bundle:
     """Fine-tune a classifier for `df[label_col]` (two or more classes) on the LM encoder; save a bundle to `out`."""
     cfg = cfg or ClassifierConfig()
     lm = resolve_bundle(lm, "lm")
@@ -133,7 +135,7 @@ def pick_threshold(first_class_probs: np.ndarray, is_first_class: np.ndarray) ->
 
 
 @torch.inference_mode()
-def classify_headlines(headlines: Iterable[str], model=None, batch_size: int = 128) -> pd.DataFrame:
+def classify_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size: int = 128) -> pd.DataFrame:
     """A DataFrame in input order: `text`, predicted `label`, and one probability column per class.
 
     Two-class bundles label with the decision threshold chosen on their validation split (`config["threshold"]`)."""
@@ -160,7 +162,7 @@ def classify_headlines(headlines: Iterable[str], model=None, batch_size: int = 1
     return out
 
 
-def clickbait_score(headlines: Iterable[str], model=None) -> list[float]:
+def clickbait_score(headlines: Iterable[str], model: ModelRef = None) -> list[float]:
     """Probability that each headline is clickbait, from a classifier with a `clickbait` class."""
     bundle = resolve_bundle(model, "classifier")
     if "clickbait" not in bundle.classes:

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 
-from .bundle import resolve_bundle
+from .bundle import ModelRef, resolve_bundle
 from .data import normalise_headline
 from .generate import generate_headlines
 from .tokenizer import count_words
@@ -64,8 +64,9 @@ class GenerationReport:
             "samples:", *(f"  {s}" for s in self.samples)])
 
 
-def evaluate_generation(model=None, n: int = 1000, *, train_texts: Iterable[str] | None = None, seed: int = 0,
-                        min_len: int = 4, max_len: int = 15, samples: int = 20, **options) -> GenerationReport:
+def evaluate_generation(model: ModelRef = None, n: int = 1000, *, train_texts: Iterable[str] | None = None,
+                        seed: int = 0, min_len: int = 4, max_len: int = 15, samples: int = 20,
+                        **options) -> GenerationReport:
     """Generate `n` headlines from `model` (default: the bundled LM) and measure them; `options` go to
     `generate_headlines`. The copy rate needs the bundle's training headlines (`train_texts`)."""
     bundle = resolve_bundle(model, "lm")

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .bundle import Bundle, resolve_bundle
+from .bundle import Bundle, ModelRef, resolve_bundle
 from .data import clean_headline, headline_hash
 from .models import score_ids
 from .tokenizer import STYLES, count_words, detokenize, glues_left, glues_right, has_word_char
@@ -200,7 +200,7 @@ def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -
 RERANK_POOL = 3
 
 
-def clickbait_scorer(classifier=None) -> Callable[[list[str]], list[float]]:
+def clickbait_scorer(classifier: ModelRef = None) -> Callable[[list[str]], list[float]]:
     """texts -> clickbait probabilities, from a classifier bundle (default: the bundled one)."""
     from .classify import clickbait_score  # the classifier stack loads only when asked for
     bundle = resolve_bundle(classifier, "classifier")
@@ -310,10 +310,10 @@ class HeadlineSampler:
 def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temperature: float = 0.8,
                        top_k: int | None = None, top_p: float | None = 0.95, prefix: str | None = None,
                        style: str = "title", seed: int | None = None, unique: bool = True, novel: bool = True,
-                       banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS, model=None,
+                       banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS, model: ModelRef = None,
                        batch_size: int | None = None, return_scores: bool = False, max_attempts: int | None = None,
                        min_score: float | None = None, rerank: bool = False,
-                       classifier=None) -> list[str] | pd.DataFrame:
+                       classifier: ModelRef = None) -> list[str] | pd.DataFrame:
     """Exactly `n` headlines of `min_len`..`max_len` words sampled from the headline LM (a list of str).
 
     `prefix` starts every headline; `unique` and `novel` (not a training headline) are checked after
@@ -336,7 +336,7 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
     return result if return_scores else result["text"].tolist()
 
 
-def score_headlines(headlines: Iterable[str], model=None, batch_size: int = 256) -> list[float]:
+def score_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size: int = 256) -> list[float]:
     """Total log-probability (nats) of each headline under the LM, end of headline included, in input order."""
     bundle = resolve_bundle(model, "lm")
     headlines = [h if isinstance(h, str) else "" for h in headlines]

@@ -224,7 +224,8 @@ class HeadlineTokenize(Tokenizer):
         """Itself: fastai's `LMLearner.predict` reads `dls.train_ds.tokenizer.sep`, found through this name."""
         return self
 
-    def decodes(self, o) -> TitledStr:
+    def decodes(self, o: Sequence[str]) -> TitledStr:
+        """Token strings back to one readable headline (fastai's decode path, e.g. `LMLearner.predict`)."""
         text = detokenize(o)
         return TitledStr(self.caser.apply(text, "sentence") if self.caser else text)
 

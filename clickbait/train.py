@@ -10,13 +10,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner.fit_one_cycle)
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.data.core import DataLoaders
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner, save_model
 from fastai.metrics import Perplexity, accuracy
@@ -64,7 +65,7 @@ class RecipeConfig:
         return asdict(self)
 
 
-def lm_learner(dls, preset: LMPreset | str, path: str | os.PathLike = ".") -> LMLearner:
+def lm_learner(dls: DataLoaders, preset: LMPreset | str, path: str | os.PathLike = ".") -> LMLearner:
     """fastai `language_model_learner` for `preset`, with no hub weights (pretraining is our general stage)."""
     preset = get_preset(preset)
     return language_model_learner(dls, AWD_LSTM, config=preset.awd_config(), pretrained=False,
@@ -187,7 +188,7 @@ class ResumeCheckpoint(_SkipAware, Callback):
 
 
 def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
-               patience: int = 2, log=print) -> LMLearner:
+               patience: int = 2, log: Callable[[str], None] = print) -> LMLearner:
     """Fit `phases` in order with one-cycle schedules, keeping each phase's best epoch; resumes finished work."""
     work = Path(work)
     progress = _Progress(work)
@@ -220,7 +221,8 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
 
 
 def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: RecipeConfig,
-                     work: str | os.PathLike, log=print) -> LMLearner:
+                     work: str | os.PathLike,
+                     log: Callable[[str], None] = print) -> LMLearner:
     """Step 1: a headline LM from scratch on every training headline (our stand-in for WT103 pretraining)."""
     preset = get_preset(cfg.preset)
     dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
@@ -230,7 +232,8 @@ def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: Recipe
 
 
 def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
-                       work: str | os.PathLike, log=print) -> LMLearner:
+                       work: str | os.PathLike,
+                     log: Callable[[str], None] = print) -> LMLearner:
     """Step 2: fine-tune the general LM on the target style with gradual unfreezing and discriminative rates."""
     preset = get_preset(cfg.preset)
     dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
@@ -262,9 +265,9 @@ def _recipe_tokenizer(train_df: pd.DataFrame, cfg: RecipeConfig, tok_file: Path)
     return HeadlineTokenizer.load(tok_file)
 
 
-def run_recipe(data, out: str | os.PathLike, work: str | os.PathLike = "runs/default",
+def run_recipe(data: str | os.PathLike | pd.DataFrame, out: str | os.PathLike, work: str | os.PathLike = "runs/default",
                cfg: RecipeConfig | None = None, overwrite: bool = True, sample: int | None = None,
-               log=print) -> Path:
+               log: Callable[[str], None] = print) -> Path:
     """Run the whole recipe on `data` and write the LM bundle to `out`; rerunning with the same `work` resumes.
 
     `data` is a Chakraborty folder, a headline file or URL, or a DataFrame (`text`, optional `label`). The
