@@ -14,11 +14,21 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 
-def _read_texts(source: str, text_col: str | None) -> list[str]:
-    from .data import load_headlines
-    if source == "-":
+def _read_texts(args) -> list[str]:
+    """Headlines from -t/--text, stdin (-) or a file, in the order given."""
+    from .data import HeadlineDataError, HeadlineSourceNotFound, load_headlines
+    if args.text and args.source:
+        raise HeadlineDataError(f"give headlines with -t or in {args.source}, not both")
+    if args.text:
+        return args.text
+    if args.source is None:
+        raise HeadlineDataError("no headlines: pass a file, - for stdin, or -t HEADLINE (repeatable)")
+    if args.source == "-":
         return [line.rstrip("\n") for line in sys.stdin]
-    return load_headlines(source, text_col=text_col, dedupe=False, max_chars=None)["text"].tolist()
+    try:
+        return load_headlines(args.source, text_col=args.text_col, dedupe=False, max_chars=None)["text"].tolist()
+    except HeadlineSourceNotFound as e:
+        raise HeadlineSourceNotFound(f"{e} (to pass headlines themselves, use -t HEADLINE)") from None
 
 
 def _write_table(df, out: str | None) -> None:
@@ -58,13 +68,13 @@ def _score(args) -> None:
     import pandas as pd
 
     from .generate import score_headlines
-    texts = _read_texts(args.source, args.text_col)
+    texts = _read_texts(args)
     _write_table(pd.DataFrame({"text": texts, "log_prob": score_headlines(texts, args.model)}), args.out)
 
 
 def _classify(args) -> None:
     from .classify import classify_headlines
-    _write_table(classify_headlines(_read_texts(args.source, args.text_col), args.model), args.out)
+    _write_table(classify_headlines(_read_texts(args), args.model), args.out)
 
 
 def _eda(args) -> None:
@@ -151,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_, func in (("score", "log-probability (nats) of each headline under the LM", _score),
                               ("classify", "label and class probabilities of each headline", _classify)):
         s = sub.add_parser(name, help=help_, description=help_ + "; a CSV table on stdout or --out.")
-        s.add_argument("source", help="a .txt/.txt.gz/.csv file of headlines, or - for stdin (one per line)")
+        s.add_argument("source", nargs="?", default=None,
+                       help="a .txt/.txt.gz/.csv file of headlines, or - for stdin (one per line)")
+        s.add_argument("-t", "--text", action="append", default=None, metavar="HEADLINE",
+                       help="a headline given on the command line; repeat for more")
         s.add_argument("--text-col", default=None, help="CSV column holding the headlines")
         s.add_argument("--model", default=None, help=f"{'LM' if name == 'score' else 'classifier'} bundle "
                        "(default: the bundled one)")

@@ -10,6 +10,7 @@ import pytest
 
 from clickbait.bundle import load_bundle
 from clickbait.cli import build_parser, main
+from clickbait.generate import score_headlines
 from clickbait.tokenizer import count_words
 
 SUBCOMMANDS = ["generate", "score", "classify", "train", "eda", "evaluate"]
@@ -72,6 +73,23 @@ def test_score_reads_stdin(tiny_bundle_path, monkeypatch, capsys):
     assert main(["score", "-", "--model", str(tiny_bundle_path)]) == 0
     df = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert df["text"].tolist() == ["17 Things About Dogs", "Obama signs bill"] and (df["log_prob"] < 0).all()
+
+
+def test_score_and_classify_take_headlines_as_arguments(tiny_bundle_path, clas_bundle_path, capsys):
+    args = ["-t", "17 Things About Dogs", "-t", "Obama signs bill", "--model", str(tiny_bundle_path)]
+    assert main(["score", *args]) == 0
+    scored = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert scored["text"].tolist() == ["17 Things About Dogs", "Obama signs bill"]
+    assert scored["log_prob"].tolist() == pytest.approx(score_headlines(scored["text"], tiny_bundle_path), abs=1e-3)
+    assert main(["classify", "-t", "Senate passes budget bill", "--model", str(clas_bundle_path)]) == 0
+    assert pd.read_csv(io.StringIO(capsys.readouterr().out))["text"].tolist() == ["Senate passes budget bill"]
+    # a headline typed where a file is expected, both at once, or nothing at all: exit 2 saying so
+    assert main(["classify", "You Won't Believe This", "--model", str(clas_bundle_path)]) == 2
+    assert main(["score", "-", "-t", "a headline", "--model", str(tiny_bundle_path)]) == 2
+    assert main(["score", "--model", str(tiny_bundle_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "no such file" in err[0] and "-t HEADLINE" in err[0]
+    assert "not both" in err[1] and "no headlines" in err[2]
 
 
 def test_classify_a_file(clas_bundle_path, tmp_path, capsys):
