@@ -268,8 +268,7 @@ def write_headlines(path: str | os.PathLike, job: GenerationJob, *, resume: bool
     _run(shard, job, _shard_sizes(job.n, world)[rank], (rank,), resume, overwrite, chunk_size, progress and rank == 0)
     dist.barrier()
     if rank == 0:
-        _merge(path, job, [_shard(path, r) for r in range(world)], world,
-               chunk_size)
+        _merge(path, job, [_shard(path, r) for r in range(world)], world, chunk_size)
     dist.barrier()
     return path
 

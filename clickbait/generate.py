@@ -25,7 +25,8 @@ DEFAULT_BANNED_WORDS = frozenset("""
 fuck fucks fucked fucking fucker fuckers motherfucker motherfuckers shit shits shitty bullshit bitch bitches
 bitchy cunt cunts dick dicks dickhead cock cocks pussy pussies asshole assholes whore whores slut sluts
 bastard bastards nigger niggers nigga niggas faggot faggots fag fags retard retarded tranny trannies dyke
-dykes spic spics chink chinks kike kikes wetback wetbacks twat twats wanker wankers
+dykes spic spics chink chinks kike kikes wetback wetbacks twat twats wanker wankers ass asses arse arses
+dumbass jackass tits titties piss pissed pissing
 """.split())
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 

@@ -1,5 +1,7 @@
 """The models shipped inside the package: present, small, loadable, and doing what `make run` shows."""
 import json
+import re
+from pathlib import Path
 
 from clickbait.bundle import BUNDLED, default_bundle_path, load_bundle
 from clickbait.generate import generate_headlines, score_headlines
@@ -24,6 +26,13 @@ def test_default_generation_is_reproducible():
     assert a == generate_headlines(20, seed=0, batch_size=16)
     assert len(set(a)) == 20 and all(4 <= count_words(h) <= 15 for h in a)
     assert load_bundle(default_bundle_path("lm")).is_novel(a).all()
+
+
+def test_readme_samples_are_what_the_bundled_model_gives():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"\(`generate_headlines\(10, seed=0\)`\):\n\n```\n(.*?)```", readme, re.S)
+    assert block, "README lost its samples block"
+    assert block.group(1).splitlines() == generate_headlines(10, seed=0)
 
 
 def test_default_classifier_bundle():
