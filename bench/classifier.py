@@ -41,7 +41,7 @@ def main() -> None:
 
     # fastai's own interpretation, on the same held-out slice, for the PNG
     dls = clas_dataloaders(held, clas.tokenizer, bs=64, valid_col=None, valid_pct=0.5, seed=0)
-    learn = classifier_learner(dls, lm, clas.config.get("seq_len", 72))
+    learn = classifier_learner(dls, lm, clas.config.get("seq_len", 72), threshold=clas.config.get("threshold"))
     learn.model.load_state_dict(clas.model.state_dict())
     test_dl = learn.dls.test_dl(held, with_labels=True)
     interp = ClassificationInterpretation.from_learner(learn, dl=test_dl)

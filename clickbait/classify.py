@@ -14,6 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.data.core import DataLoaders
 from fastai.text.core import TK_MAJ, TK_UP
+from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import F1Score, accuracy
 from fastai.text.data import pad_input_chunk
 from fastai.text.learner import TextLearner, text_classifier_learner
@@ -27,8 +28,8 @@ from .models import get_preset
 from .tokenizer import HeadlineTokenizer
 from .train import Phase, fit_phases
 
-__all__ = ["ClassifierConfig", "classifier_learner", "distinct_case_marks", "pick_threshold", "train_classifier",
-           "classify_headlines", "clickbait_score"]
+__all__ = ["ClassifierConfig", "ThresholdCrossEntropy", "classifier_learner", "distinct_case_marks", "pick_threshold",
+           "train_classifier", "classify_headlines", "clickbait_score"]
 
 
 @dataclass
@@ -45,13 +46,33 @@ class ClassifierConfig:
     case_marks: bool = True
 
 
-def classifier_learner(dls: DataLoaders, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".") -> TextLearner:
-    """fastai `text_classifier_learner` whose encoder starts from the LM bundle's encoder (no hub weights)."""
+class ThresholdCrossEntropy(CrossEntropyLossFlat):
+    """fastai's `CrossEntropyLossFlat` whose `decodes` cuts the first class's probability at `thresh` (two classes),
+    as `BCEWithLogitsLossFlat(thresh=)` does, so fastai's `predict`, `get_preds(with_decoded=True)` and
+    `ClassificationInterpretation` label headlines exactly as `classify_headlines` does."""
+
+    def __init__(self, *args, thresh: float = 0.5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.thresh = thresh
+
+    def decodes(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities -> class index: the first class when its probability reaches `thresh`."""
+        return (x[..., 0] < self.thresh).long()
+
+
+def classifier_learner(dls: DataLoaders, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".",
+                       threshold: float | None = None) -> TextLearner:
+    """fastai `text_classifier_learner` whose encoder starts from the LM bundle's encoder (no hub weights).
+
+    `threshold` (two classes; a classifier bundle's `config["threshold"]`) makes fastai decode labels with it."""
+    if threshold is not None and dls.c != 2:
+        raise HeadlineDataError(f"a decision threshold needs two classes, these dataloaders have {dls.c}")
     preset = get_preset(lm.config["preset"])
     metrics = [accuracy] + ([F1Score()] if dls.c == 2 else [F1Score(average="macro")])
     learn = text_classifier_learner(dls, AWD_LSTM, seq_len=seq_len, config=preset.awd_config(classifier=True),
                                     pretrained=False, drop_mult=preset.drop_mult, metrics=metrics, path=path,
-                                    model_dir=".")
+                                    model_dir=".",
+                                    loss_func=None if threshold is None else ThresholdCrossEntropy(thresh=threshold))
     learn.model[0].module.load_state_dict(lm.model[0].state_dict())
     learn.freeze()
     return learn

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from clickbait.bundle import BundleError, load_bundle
 from clickbait.classify import ClassifierConfig, classify_headlines, clickbait_score, pick_threshold, train_classifier
@@ -101,3 +102,22 @@ def test_labels_follow_the_bundle_threshold(clas_bundle_path, tmp_path):
         config["threshold"] = threshold
         (copy / "config.json").write_text(json.dumps(config))
         assert set(classify_headlines(texts, copy)["label"]) == {expected}
+
+
+def test_fastai_learner_labels_like_classify_headlines(clas_bundle_path, tiny_bundle, slice_df):
+    from clickbait.classify import ThresholdCrossEntropy, classifier_learner
+    from clickbait.datablocks import clas_dataloaders
+    assert ThresholdCrossEntropy(thresh=0.3).decodes(torch.tensor([[0.35, 0.65], [0.25, 0.75]])).tolist() == [0, 1]
+    clas = load_bundle(clas_bundle_path)
+    df = slice_df.head(200)
+    ours = classify_headlines(df["text"], clas)
+    # a cut far from 0.5, so labelling by argmax would disagree on many of these headlines
+    threshold = float(np.quantile(ours[clas.classes[0]], 0.3))
+    assert ((ours[clas.classes[0]] >= 0.5) != (ours[clas.classes[0]] >= threshold)).sum() > 10
+    dls = clas_dataloaders(df, clas.tokenizer, bs=32, seq_len=clas.config["seq_len"])
+    learn = classifier_learner(dls, tiny_bundle, clas.config["seq_len"], threshold=threshold)
+    learn.model.load_state_dict(clas.model.state_dict())
+    probs, _, decoded = learn.get_preds(dl=learn.dls.test_dl(df), with_decoded=True)
+    assert probs[:, 0].numpy() == pytest.approx(ours[clas.classes[0]].to_numpy(), abs=1e-3)
+    clas.config["threshold"] = threshold  # this loaded copy only
+    assert [clas.classes[i] for i in decoded.tolist()] == classify_headlines(df["text"], clas)["label"].tolist()
