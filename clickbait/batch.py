@@ -20,7 +20,8 @@ from fastprogress.fastprogress import progress_bar
 
 from .bundle import resolve_bundle
 from .data import headline_hash
-from .generate import GenerationError, HeadlineSampler, SamplingConfig, _validate, clickbait_scorer
+from .generate import (RERANK_POOL, GenerationError, HeadlineSampler, SamplingConfig, _validate, clickbait_scorer,
+                       most_clickbaity)
 
 __all__ = ["GenerationJob", "write_headlines", "job_sampler", "iter_chunks", "read_headlines_file", "spreadsheet_safe",
            "FORMATS"]
@@ -202,9 +203,9 @@ def iter_chunks(sampler: HeadlineSampler, job: GenerationJob, n: int, chunk_size
         want = min(chunk_size, n - start)
         if job.rerank:  # the most click-baity third of each chunk's pool; a chunk is the unit a resume repeats
             before = set(sampler.seen)
-            rows = sampler.take(want * 3).sort_values("clickbait", ascending=False, kind="stable").head(want)
+            rows = most_clickbaity(sampler.take(want * RERANK_POOL), want)
             sampler.seen = before | {headline_hash(t) for t in rows["text"]}
-            yield rows.reset_index(drop=True)
+            yield rows
         else:
             yield sampler.take(want)
 

@@ -18,7 +18,7 @@ from .models import score_ids
 from .tokenizer import STYLES, count_words, detokenize, glues_left, glues_right, has_word_char
 
 __all__ = ["generate_headlines", "score_headlines", "HeadlineSampler", "GenerationError", "DEFAULT_BANNED_WORDS",
-           "SamplingConfig"]
+           "SamplingConfig", "most_clickbaity"]
 
 # Slurs and profanity seen in the training data; output containing any of them is never returned.
 DEFAULT_BANNED_WORDS = frozenset("""
@@ -198,7 +198,12 @@ def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -
                                       for k in range(start, start + rows)]))
 
 
-RERANK_POOL = 3
+RERANK_POOL = 3  # rerank draws this many times n and keeps the n most click-baity
+
+
+def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The `n` rows of `pool` with the highest `clickbait` score, ties in pool order."""
+    return pool.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
 
 
 def clickbait_scorer(classifier: ModelRef = None) -> Callable[[list[str]], list[float]]:
@@ -333,7 +338,7 @@ def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temp
     wanted = n * RERANK_POOL if rerank else n
     result = sampler.take(wanted, batch_size or min(max(2 * wanted, 64), 1024), max_attempts)
     if rerank:
-        result = result.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
+        result = most_clickbaity(result, n)
     return result if return_scores else result["text"].tolist()
 
 
