@@ -5,6 +5,7 @@ Each step is a function a notebook can call on its own; `run_recipe` runs them a
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -189,7 +190,9 @@ class ResumeCheckpoint(_SkipAware, Callback):
 
 def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
                patience: int = 2, log: Callable[[str], None] = print) -> LMLearner:
-    """Fit `phases` in order with one-cycle schedules, keeping each phase's best epoch; resumes finished work."""
+    """Fit `phases` in order with one-cycle schedules; the result is the best-validated phase's best epoch.
+
+    Each phase starts from the previous phase's best epoch; finished phases are skipped when a fit resumes."""
     work = Path(work)
     progress = _Progress(work)
     for i, phase in enumerate(phases):
@@ -216,7 +219,13 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
             learn.fit_one_cycle(phase.epochs, lr, start_epoch=done, cbs=cbs)
         learn.save(f"{stage}_p{i}_final", with_opt=False)
         progress.mark(key, phase.epochs, best.best)
-    learn.load(f"{stage}_p{len(phases) - 1}_final", with_opt=False)
+    # A later phase can validate worse than an earlier one (an overfitting last phase): keep the best of all.
+    losses = [progress.best(f"{stage}/{i}") for i in range(len(phases))]
+    best_phase = min(range(len(phases)), key=lambda i: (math.inf if losses[i] is None else losses[i], -i))
+    if best_phase != len(phases) - 1:
+        log(f"{stage}: keeping phase {best_phase}; best valid loss per phase "
+            f"{[None if loss is None else round(loss, 4) for loss in losses]}")
+    learn.load(f"{stage}_p{best_phase}_final", with_opt=False)
     return learn
 
 

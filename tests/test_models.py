@@ -120,3 +120,20 @@ def test_resume_after_kill(shared_dir, tmp_path):
     epochs = [int(line.split(",")[1]) for line in history if line.startswith("general/0,")]
     assert epochs == list(range(4)), history  # each epoch trained once: the rerun skipped the finished ones
     assert load_bundle(out).config["kind"] == "lm"
+
+
+def test_a_stage_keeps_its_best_phase(slice_df, slice_tokenizer, tmp_path):
+    """A last phase that validates worse than an earlier one does not get the last word."""
+    from clickbait.datablocks import lm_dataloaders
+    from clickbait.train import Phase, fit_phases, lm_learner
+    preset = PRESETS["tiny"]
+    dls = lm_dataloaders(slice_df.head(600), slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0)
+    learn = lm_learner(dls, preset, path=tmp_path)
+    logs = []
+    with learn.no_bar(), learn.no_logging():
+        fit_phases(learn, [Phase(1, 1e-2), Phase(1, 5.0)], "general", tmp_path, log=logs.append)  # 5.0: ruinous
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    good, ruined = progress["general/0"]["best"], progress["general/1"]["best"]
+    assert ruined > good + 0.1
+    assert float(learn.validate()[0]) == pytest.approx(good, abs=1e-4)
+    assert "keeping phase 0" in logs[-1]
