@@ -92,7 +92,8 @@ def _evaluate(args) -> None:
     if args.data:
         train_texts = split_holdout(load_corpus(args.data, text_col=args.text_col))[0]["text"]
     report = evaluate_generation(args.model, args.n, train_texts=train_texts, seed=args.seed,
-                                 min_len=args.min_len, max_len=args.max_len)
+                                 min_len=args.min_len, max_len=args.max_len, temperature=args.temperature,
+                                 top_p=args.top_p, top_k=args.top_k)
     print(json.dumps(report.to_dict(), indent=1) if args.json else report)
 
 
@@ -131,6 +132,9 @@ def _sampling_args(g: argparse.ArgumentParser) -> None:
     g.add_argument("--max-len", type=int, default=15, help="most words (default 15)")
     g.add_argument("--seed", type=int, default=None, help="same seed, same headlines")
     g.add_argument("--model", default=None, help="LM bundle directory (default: the bundled LM)")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,9 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate headlines. With --out the job streams to a .csv, .jsonl or .txt file "
                        "with bounded memory, and --resume continues it after a kill.")
     _sampling_args(g)
-    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
-    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
-    g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens only")
     g.add_argument("--prefix", default=None, help='start every headline with these words, e.g. "10 Reasons Why"')
     g.add_argument("--style", default="title", choices=["title", "sentence", "lower"], help="casing (default title)")
     g.add_argument("--min-score", type=float, default=None, help="keep headlines the classifier scores at least this")

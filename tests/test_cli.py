@@ -117,6 +117,10 @@ def test_evaluate(tiny_bundle_path, slice_df, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 60 and report["length_compliance"] == 1.0 and report["duplicates"] == 0
     assert 0 < report["distinct_2"] <= 1 and 0 <= report["copy_rate"] <= 1 and len(report["samples"]) == 20
+    assert main(["evaluate", "--model", str(tiny_bundle_path), "-n", "60", "--min-len", "3", "--max-len", "10",
+                 "--temperature", "0.5", "--json"]) == 0
+    colder = json.loads(capsys.readouterr().out)
+    assert colder["mean_log_prob_per_word"] > report["mean_log_prob_per_word"]  # sharper sampling, likelier words
 
 
 def test_train_classifier_from_csv(tiny_bundle_path, slice_df, tmp_path, capsys):
