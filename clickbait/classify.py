@@ -46,6 +46,11 @@ class ClassifierConfig:
     case_marks: bool = True
 
 
+def _cut(probs: torch.Tensor, threshold: float) -> torch.Tensor:
+    # The two-class labelling rule: the first class when its probability reaches the threshold, else the second.
+    return (probs[..., 0] < threshold).long()
+
+
 class ThresholdCrossEntropy(CrossEntropyLossFlat):
     """fastai's `CrossEntropyLossFlat` whose `decodes` cuts the first class's probability at `thresh` (two classes),
     as `BCEWithLogitsLossFlat(thresh=)` does, so fastai's `predict`, `get_preds(with_decoded=True)` and
@@ -57,7 +62,7 @@ class ThresholdCrossEntropy(CrossEntropyLossFlat):
 
     def decodes(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities -> class index: the first class when its probability reaches `thresh`."""
-        return (x[..., 0] < self.thresh).long()
+        return _cut(x, self.thresh)
 
 
 def classifier_learner(dls: DataLoaders, lm: Bundle, seq_len: int = 72, path: str | os.PathLike = ".",
@@ -176,7 +181,7 @@ def classify_headlines(headlines: Iterable[str], model: ModelRef = None, batch_s
         probs[chunk] = F.softmax(bundle.model(x)[0].float(), dim=-1)
     out = pd.DataFrame({"text": texts})
     threshold = bundle.config.get("threshold")
-    picks = (probs[:, 0] < threshold).long() if threshold is not None else probs.argmax(1)
+    picks = _cut(probs, threshold) if threshold is not None else probs.argmax(1)
     out["label"] = [bundle.classes[i] for i in picks.tolist()]
     for j, name in enumerate(bundle.classes):
         out[name] = probs[:, j].numpy()
