@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "HeadlineDataError", "HeadlineSourceNotFound", "load_headlines", "load_chakraborty", "load_corpus", "clean_headline",
-    "normalise_headline", "headline_hash", "holdout_mask", "split_holdout", "fetch_url", "headline_stats",
-    "HeadlineStats", "plot_headline_stats", "TEXT_COLUMNS",
+    "HeadlineDataError", "HeadlineSourceNotFound", "load_headlines", "load_chakraborty", "load_corpus",
+    "clean_headline", "normalise_headline", "headline_hash", "holdout_mask", "split_holdout", "fetch_url",
+    "headline_stats", "HeadlineStats", "plot_headline_stats", "TEXT_COLUMNS",
 ]
 
 HeadlineSource = Union[str, os.PathLike, pd.DataFrame, pd.Series, Sequence[str]]
@@ -236,7 +236,8 @@ def _frame_from(source: HeadlineSource, text_col: str | None, encoding: str, err
                 df[name] = source[extra].to_numpy()
         return _tidy(df, start, end, max_chars), "DataFrame"
     if label_col is not None and not isinstance(source, (str, os.PathLike)):
-        raise HeadlineDataError(f"label_col={label_col!r} needs a CSV file or a DataFrame, not a {type(source).__name__}")
+        raise HeadlineDataError(f"label_col={label_col!r} needs a CSV file or a DataFrame, "
+                                f"not a {type(source).__name__}")
     if isinstance(source, pd.Series):
         return _tidy(pd.DataFrame({"text": source.to_numpy()}), start, end, max_chars), "Series"
     if isinstance(source, (list, tuple)):

@@ -163,7 +163,8 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
         if not keep.any():
             break
         if not keep.all():
-            live, words, glue_next, in_word, token = live[keep], words[keep], glue_next[keep], in_word[keep], token[keep]
+            live, words, glue_next, in_word = live[keep], words[keep], glue_next[keep], in_word[keep]
+            token = token[keep]
             encoder.hidden = [(h[:, keep].contiguous(), c[:, keep].contiguous()) for h, c in encoder.hidden]
             encoder.bs = len(live)
         logits = model[1](model[0](token[:, None]))[0][:, -1]

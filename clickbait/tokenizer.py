@@ -309,7 +309,8 @@ class HeadlineTokenizer:
         """JSON-ready state: format version, settings, vocabulary and casing."""
         return {"format": "clickbait-headline-tokenizer", "version": FORMAT_VERSION,
                 "max_vocab": self.max_vocab, "min_freq": self.min_freq, "rules": self.rules_name,
-                "case_marks": self.case_marks, "vocab": self.vocab, "forms": self.caser.forms, "proper": sorted(self.caser.proper)}
+                "case_marks": self.case_marks, "vocab": self.vocab, "forms": self.caser.forms,
+                "proper": sorted(self.caser.proper)}
 
     @classmethod
     def from_dict(cls, state: dict, source: str = "tokenizer") -> "HeadlineTokenizer":

@@ -34,8 +34,8 @@ from .datablocks import lm_dataloaders
 from .models import LMPreset, get_preset
 from .tokenizer import HeadlineTokenizer
 
-__all__ = ["Phase", "RecipeConfig", "lm_learner", "distributed", "fit_phases", "train_general_lm", "finetune_target_lm",
-           "save_encoder", "run_recipe"]
+__all__ = ["Phase", "RecipeConfig", "lm_learner", "distributed", "fit_phases", "train_general_lm",
+           "finetune_target_lm", "save_encoder", "run_recipe"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ class _DistributedTrainer(DistributedTrainer):
     def _wrap_dl(self, dl):
         if isinstance(dl, DistributedDL):
             return dl
-        return (_LMDistributedDL if isinstance(dl, LMDataLoader) else _DistributedDL)(dl, device=self.learn.model.device)
+        wrapper = _LMDistributedDL if isinstance(dl, LMDataLoader) else _DistributedDL
+        return wrapper(dl, device=self.learn.model.device)
 
 
 @contextmanager
@@ -230,8 +231,7 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
 
 
 def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: RecipeConfig,
-                     work: str | os.PathLike,
-                     log: Callable[[str], None] = print) -> LMLearner:
+                     work: str | os.PathLike, log: Callable[[str], None] = print) -> LMLearner:
     """Step 1: a headline LM from scratch on every training headline (our stand-in for WT103 pretraining)."""
     preset = get_preset(cfg.preset)
     dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
@@ -241,8 +241,7 @@ def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: Recipe
 
 
 def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
-                       work: str | os.PathLike,
-                     log: Callable[[str], None] = print) -> LMLearner:
+                       work: str | os.PathLike, log: Callable[[str], None] = print) -> LMLearner:
     """Step 2: fine-tune the general LM on the target style with gradual unfreezing and discriminative rates."""
     preset = get_preset(cfg.preset)
     dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
