@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from clickbait.batch import read_headlines_file
-from clickbait.data import headline_hash
+from clickbait.text import headline_hash
 
 
 def run(n: int, out: Path) -> tuple[float, float]:

@@ -11,7 +11,8 @@ from fastai.interpret import ClassificationInterpretation
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
 from clickbait.bundle import resolve_bundle
-from clickbait.classify import classifier_learner, classify_headlines
+from clickbait.classify import classify_headlines
+from clickbait.train import classifier_learner
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.datablocks import clas_dataloaders
 from clickbait.generate import generate_headlines

@@ -12,6 +12,7 @@ from clickbait.bundle import resolve_bundle
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.datablocks import lm_dataloaders
 from clickbait.evaluate import copy_rate, distinct_n, evaluate_generation
+from clickbait.generate import GenerationRequest
 from clickbait.tokenizer import detokenize
 from clickbait.train import lm_learner
 
@@ -45,7 +46,7 @@ def main() -> None:
     train, held = split_holdout(load_chakraborty(args.data))
     target = bundle.config.get("target_label", "clickbait")
 
-    report = evaluate_generation(bundle, args.n, train_texts=train["text"], seed=args.seed)
+    report = evaluate_generation(GenerationRequest(n=args.n, seed=args.seed, model=bundle), train_texts=train["text"])
     t0 = time.time()
     theirs = predict_headlines(bundle, train, args.predict_n, 15, 0.8)
     theirs_rate = args.predict_n / (time.time() - t0)

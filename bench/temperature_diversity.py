@@ -15,8 +15,9 @@ import numpy as np
 from clickbait.bundle import resolve_bundle
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.evaluate import copy_rate, distinct_n, evaluate_generation
+from clickbait.generate import GenerationRequest
 from clickbait.generate import score_headlines
-from clickbait.tokenizer import count_words
+from clickbait.text import count_words
 from lm_quality import KneserNey3, words
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
@@ -77,8 +78,8 @@ def main() -> None:
           f"{copy_rate(real, train['text']):>11.3f}{fluency(real, bundle):>18.3f}")
     d2 = {}
     for t in sorted(args.temperatures, reverse=True):
-        lm = evaluate_generation(bundle, args.n, train_texts=train["text"], seed=args.seed, samples=args.n,
-                                 temperature=t)
+        lm = evaluate_generation(GenerationRequest(n=args.n, seed=args.seed, temperature=t, model=bundle),
+                                 train_texts=train["text"], samples=args.n)
         grams = sample_kn(kn, args.n, t, known, seed=args.seed)
         d2[t] = lm.distinct_2, distinct_n(grams, 2)
         print(f"{'LM (' + bundle.config['preset']['name'] + ')':<28}{t:>5.2f}{lm.distinct_1:>12.3f}"

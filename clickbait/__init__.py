@@ -8,14 +8,16 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load_headlines": "data", "load_chakraborty": "data", "headline_stats": "data", "plot_headline_stats": "data",
-    "split_holdout": "data", "HeadlineDataError": "data", "HeadlineSourceNotFound": "data",
+    "split_holdout": "data",
+    "ClickbaitError": "errors", "HeadlineDataError": "errors", "HeadlineSourceNotFound": "errors",
+    "BundleError": "errors", "GenerationError": "errors",
     "HeadlineTokenizer": "tokenizer",
     "lm_dataloaders": "datablocks", "clas_dataloaders": "datablocks",
     "PRESETS": "models", "LMPreset": "models",
     "RecipeConfig": "train", "run_recipe": "train", "train_general_lm": "train", "finetune_target_lm": "train",
-    "save_bundle": "bundle", "load_bundle": "bundle", "BundleError": "bundle",
-    "generate_headlines": "generate", "score_headlines": "generate", "GenerationError": "generate",
-    "train_classifier": "classify", "classify_headlines": "classify", "clickbait_score": "classify",
+    "save_bundle": "bundle", "load_bundle": "bundle",
+    "GenerationRequest": "generate", "generate_headlines": "generate", "score_headlines": "generate",
+    "train_classifier": "train", "classify_headlines": "classify", "clickbait_score": "classify",
 }
 __all__ = sorted(_EXPORTS)
 

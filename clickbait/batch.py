@@ -11,20 +11,19 @@ import csv
 import io
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 from fastprogress.fastprogress import progress_bar
 
-from .bundle import resolve_bundle
-from .data import headline_hash
-from .generate import (RERANK_POOL, GenerationError, HeadlineSampler, SamplingConfig, _validate, clickbait_scorer,
-                       most_clickbaity)
+from .errors import JobError, OutputExistsError
+from .files import write_atomic
+from .generate import GenerationRequest, HeadlineSampler
+from .text import headline_hash
 
-__all__ = ["GenerationJob", "write_headlines", "job_sampler", "iter_chunks", "read_headlines_file", "spreadsheet_safe",
-           "FORMATS"]
+__all__ = ["write_headlines", "iter_chunks", "read_headlines_file", "spreadsheet_safe", "FORMATS"]
 
 FORMATS = (".csv", ".jsonl", ".txt")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -42,7 +41,7 @@ def _unescape(cell: str) -> str:
 def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise GenerationError(f"{path}: unknown output format {suffix or '(none)'}; use one of {', '.join(FORMATS)}")
+        raise JobError(f"{path}: unknown output format {suffix or '(none)'}; use one of {', '.join(FORMATS)}")
     return suffix
 
 
@@ -81,32 +80,6 @@ def read_headlines_file(path: str | os.PathLike, chunksize: int = 100_000) -> It
                 yield pd.DataFrame({"text": lines})
 
 
-@dataclass
-class GenerationJob:
-    """What a batch job generates; stored beside its output so `resume` continues the very same job."""
-    n: int
-    min_len: int = 4
-    max_len: int = 15
-    temperature: float = 0.8
-    top_k: int | None = None
-    top_p: float | None = 0.95
-    prefix: str | None = None
-    style: str = "title"
-    seed: int | None = None  # None: random, recorded in the progress file so a resume continues it
-    min_score: float | None = None
-    rerank: bool = False
-    model: str | None = None
-    classifier: str | None = None
-
-    def __post_init__(self):
-        _validate(self.n, self.min_len, self.max_len, self.sampling, self.style)
-
-    @property
-    def sampling(self) -> SamplingConfig:
-        """Temperature, top-k and top-p as the sampler takes them."""
-        return SamplingConfig(self.temperature, self.top_k, self.top_p)
-
-
 def _state_file(path: Path) -> Path:
     return path.with_name(path.name + ".progress.json")
 
@@ -125,33 +98,31 @@ def _write_all(fd: int, data: bytes) -> None:
 class _JobFiles:
     """An output file with its `.progress.json`: open, resume or refuse; append chunks; finish."""
 
-    def __init__(self, path: Path, job: GenerationJob, resume: bool, overwrite: bool, columns: list[str]):
+    def __init__(self, path: Path, request: GenerationRequest, resume: bool, overwrite: bool, columns: list[str]):
         self.path, self.suffix = path, _suffix(path)
         self.state_file = _state_file(path)
+        job = request.to_dict()
         if resume and self.state_file.exists():
             self.state = json.loads(self.state_file.read_text())
-            if self.state["job"] != asdict(job):
-                diff = {k: (v, asdict(job)[k]) for k, v in self.state["job"].items() if asdict(job).get(k) != v}
-                raise GenerationError(f"{path}: --resume with other options than the job it continues "
-                                      f"(was, now): {diff}")
+            if self.state["job"] != job:
+                diff = {k: (v, job.get(k)) for k, v in self.state["job"].items() if job.get(k) != v}
+                raise JobError(f"{path}: --resume with other options than the job it continues (was, now): {diff}")
             with open(path, "r+b") as f:
                 f.truncate(self.state["bytes"])  # drop whatever was written after the last record
         elif path.exists() and not overwrite:
             hint = ("it has no progress file, so it is not an unfinished job" if resume
                     else "pass resume/--resume to continue an unfinished job")
-            raise FileExistsError(f"{path} exists; {hint}, or overwrite/--force to replace it")
+            raise OutputExistsError(f"{path} exists; {hint}, or overwrite/--force to replace it")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             header = ",".join(columns) + "\n" if self.suffix == ".csv" else ""
             path.write_text(header, encoding="utf-8")
-            self.state = {"job": asdict(job), "lines": 0, "bytes": len(header.encode()), "next_index": 0}
+            self.state = {"job": job, "lines": 0, "bytes": len(header.encode()), "next_index": 0}
             self._record()
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
 
     def _record(self) -> None:
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        tmp.write_text(json.dumps(self.state))
-        os.replace(tmp, self.state_file)
+        write_atomic(self.state_file, json.dumps(self.state))
 
     def append(self, rows: pd.DataFrame, next_index: int) -> None:
         """Write `rows` in one append, flush them to disk, then record how far the job got."""
@@ -172,12 +143,8 @@ def _seen_hashes(path: Path) -> set[int]:
     return {headline_hash(t) for chunk in read_headlines_file(path) for t in chunk["text"]}
 
 
-def _scored(job: GenerationJob) -> bool:
-    return job.min_score is not None or job.rerank
-
-
-def _columns(job: GenerationJob) -> list[str]:
-    return ["text", "words", "log_prob"] + (["clickbait"] if _scored(job) else [])
+def _columns(request: GenerationRequest) -> list[str]:
+    return ["text", "words", "log_prob"] + (["clickbait"] if request.scored else [])
 
 
 def _complete(path: Path, n: int) -> bool:
@@ -187,97 +154,85 @@ def _complete(path: Path, n: int) -> bool:
     return sum(len(chunk) for chunk in read_headlines_file(path)) == n
 
 
-def job_sampler(job: GenerationJob, stream: tuple[int, ...] = (), seen: set[int] | None = None) -> HeadlineSampler:
-    """The sampler a job draws from: random stream `(job.seed, *stream)`, excluding the hashes in `seen`."""
-    return HeadlineSampler(resolve_bundle(job.model, "lm"), job.min_len, job.max_len, job.sampling, prefix=job.prefix,
-                           style=job.style, seed=job.seed, stream=stream, min_score=job.min_score, seen=seen,
-                           scorer=clickbait_scorer(job.classifier) if _scored(job) else None)
-
-
-def iter_chunks(sampler: HeadlineSampler, job: GenerationJob, n: int, chunk_size: int = 1000,
+def iter_chunks(sampler: HeadlineSampler, n: int, chunk_size: int = 1000,
                 progress: bool = False) -> Iterator[pd.DataFrame]:
     """The next `n` headlines of `sampler` in chunks of `chunk_size` rows (a fastprogress bar when `progress`)."""
     starts = range(0, n, chunk_size)
     # fastprogress prints a probe character even when display=False, so no bar object at all without progress
     for start in progress_bar(starts, leave=False) if progress else starts:
-        want = min(chunk_size, n - start)
-        if job.rerank:  # the most click-baity third of each chunk's pool; a chunk is the unit a resume repeats
-            before = set(sampler.seen)
-            rows = most_clickbaity(sampler.take(want * RERANK_POOL), want)
-            sampler.seen = before | {headline_hash(t) for t in rows["text"]}
-            yield rows
-        else:
-            yield sampler.take(want)
+        yield sampler.take(min(chunk_size, n - start))
 
 
-def _run(path: Path, job: GenerationJob, n: int, stream: tuple[int, ...], resume: bool, overwrite: bool,
+def _run(path: Path, request: GenerationRequest, n: int, stream: tuple[int, ...], resume: bool, overwrite: bool,
          chunk_size: int, progress: bool, seen: set[int] | None = None) -> int:
     """Generate until `path` holds `n` headlines (none of them in `seen`); returns the number written."""
     if resume and _complete(path, n):
         return n
-    files = _JobFiles(path, job, resume, overwrite, _columns(job))
+    files = _JobFiles(path, request, resume, overwrite, _columns(request))
     seen = set() if seen is None else seen
     if files.state["lines"]:
         seen |= _seen_hashes(path)
-    sampler = job_sampler(job, stream, seen)
-    sampler.next_index = files.state["next_index"]
+    sampler = request.sampler(stream, start=files.state["next_index"], seen=seen)
     done = files.state["lines"]
-    for rows in iter_chunks(sampler, job, n - done, chunk_size, progress):
-        files.append(rows, sampler.next_index)
+    for rows in iter_chunks(sampler, n - done, chunk_size, progress):
+        files.append(rows, sampler.position)
         done += len(rows)
     files.finish()
     return done
 
 
-def _job_seed(path: Path, resume: bool, world: int) -> int:
-    """A seedless job: the seed of the job it resumes, else a random one (rank 0's, under torchrun)."""
+def _seeded(request: GenerationRequest, path: Path, resume: bool, world: int) -> GenerationRequest:
+    """A seedless job takes the seed of the job it resumes, else a random one (rank 0's, under torchrun)."""
     import torch.distributed as dist
+    if request.seed is not None:
+        return request
     states = [_state_file(path)] + [_state_file(_shard(path, 0))] * (world > 1)
     stored = next((json.loads(f.read_text())["job"]["seed"] for f in states if resume and f.exists()), None)
-    seed = [stored if stored is not None else int.from_bytes(os.urandom(4), "little")]
+    seed = [stored if stored is not None else request.seeded().seed]
     if world > 1:
         dist.broadcast_object_list(seed, src=0)
-    return seed[0]
+    return replace(request, seed=seed[0])
 
 
 def _shard_sizes(n: int, world: int) -> list[int]:
     return [n // world + (r < n % world) for r in range(world)]
 
 
-def write_headlines(path: str | os.PathLike, job: GenerationJob, *, resume: bool = False, overwrite: bool = False,
-                    chunk_size: int = 1000, progress: bool = True) -> Path:
-    """Write `job.n` unique headlines to `path` (.csv, .jsonl or .txt), streaming and resumable.
+def write_headlines(path: str | os.PathLike, request: GenerationRequest, *, resume: bool = False,
+                    overwrite: bool = False, chunk_size: int = 1000, progress: bool = True) -> GenerationRequest:
+    """Write `request.n` unique headlines to `path` (.csv, .jsonl or .txt), streaming and resumable.
 
     An existing `path` is never replaced unless `overwrite`; `resume` continues a killed job. Under torchrun
     (WORLD_SIZE > 1, process group initialised) rank r writes `path.rank{r}` from its own random stream, and
-    rank 0 merges the shards into `path`, dropping cross-rank repeats and topping up to exactly `job.n`.
+    rank 0 merges the shards into `path`, dropping cross-rank repeats and topping up to exactly `request.n`.
+    Returns the request as run (with the seed it drew, if it had none).
     """
     import torch.distributed as dist
     path = Path(path)
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    if job.seed is None:
-        job.seed = _job_seed(path, resume, world)
+    request = _seeded(request, path, resume, world)
     if world == 1:
-        _run(path, job, job.n, (), resume, overwrite, chunk_size, progress)
-        return path
+        _run(path, request, request.n, (), resume, overwrite, chunk_size, progress)
+        return request
     rank = dist.get_rank()
     if path.exists() and not overwrite:
-        if resume and _complete(path, job.n):
-            return path
-        raise FileExistsError(f"{path} exists; pass overwrite/--force to replace it")
+        if resume and _complete(path, request.n):
+            return request
+        raise OutputExistsError(f"{path} exists; pass overwrite/--force to replace it")
     shard = _shard(path, rank)
-    _run(shard, job, _shard_sizes(job.n, world)[rank], (rank,), resume, overwrite, chunk_size, progress and rank == 0)
+    _run(shard, request, _shard_sizes(request.n, world)[rank], (rank,), resume, overwrite, chunk_size,
+         progress and rank == 0)
     dist.barrier()
     if rank == 0:
-        _merge(path, job, [_shard(path, r) for r in range(world)], world, chunk_size)
+        _merge(path, request, [_shard(path, r) for r in range(world)], world, chunk_size)
     dist.barrier()
-    return path
+    return request
 
 
-def _merge(path: Path, job: GenerationJob, shards: list[Path], world: int, chunk_size: int) -> None:
+def _merge(path: Path, request: GenerationRequest, shards: list[Path], world: int, chunk_size: int) -> None:
     """Shards in rank order into `path`, first copy of each headline kept, then a top-up stream to exactly n."""
     tmp = path.with_name(path.name + ".merging" + path.suffix)
-    files = _JobFiles(tmp, job, resume=False, overwrite=True, columns=_columns(job))
+    files = _JobFiles(tmp, request, resume=False, overwrite=True, columns=_columns(request))
     seen: set[int] = set()
     for shard in shards:
         for chunk in read_headlines_file(shard, chunk_size):
@@ -286,10 +241,10 @@ def _merge(path: Path, job: GenerationJob, shards: list[Path], world: int, chunk
             seen.update(keys[fresh])
             files.append(chunk[fresh], 0)
     files.finish()
-    missing = job.n - len(seen)
+    missing = request.n - len(seen)
     if missing:  # repeats across ranks: rank 0 draws replacements from a stream no rank used
         top_up = path.with_name(path.name + ".topup" + path.suffix)
-        _run(top_up, job, missing, (world,), False, True, chunk_size, False, seen=seen)
+        _run(top_up, request, missing, (world,), False, True, chunk_size, False, seen=seen)
         with open(tmp, "ab") as out, open(top_up, "rb") as extra:
             if path.suffix == ".csv":
                 extra.readline()  # the header

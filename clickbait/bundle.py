@@ -18,21 +18,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .data import headline_hash
+from .errors import BundleError, ClickbaitError, TokenizerFileError
+from .files import read_json
 from .models import LMPreset, build_classifier, build_lm, get_preset
-from .tokenizer import HeadlineTokenizer, TokenizerFileError, read_json
+from .text import headline_hash
+from .tokenizer import HeadlineTokenizer
 
-__all__ = ["Bundle", "BundleError", "ModelRef", "save_bundle", "load_bundle", "default_bundle_path",
+__all__ = ["Bundle", "ModelRef", "save_bundle", "load_bundle", "default_bundle_path",
            "resolve_bundle", "data_fingerprint"]
 
 FORMAT = "clickbait-bundle"
 FORMAT_VERSION = 1
 CONFIG, VOCAB, WEIGHTS, NOVELTY = "config.json", "vocab.json", "model.safetensors", "novelty.safetensors"
 BUNDLED = Path(__file__).resolve().parent / "bundled"
-
-
-class BundleError(ValueError):
-    """A model bundle is missing, corrupt, truncated or does not match its own config."""
 
 
 @dataclass
@@ -192,7 +190,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(str(e)) from None
     if len(tokenizer) != config["vocab_size"]:
         raise BundleError(f"{path / VOCAB}: {len(tokenizer)} tokens, but {CONFIG} says {config['vocab_size']}")
-    preset: LMPreset = get_preset(config["preset"])
+    try:
+        preset: LMPreset = get_preset(config["preset"])
+    except ClickbaitError as e:
+        raise BundleError(f"{path / CONFIG}: {e}") from None
     if config["kind"] == "lm":
         model = build_lm(len(tokenizer), preset)
     else:

@@ -9,20 +9,31 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+from .errors import ClickbaitError, OutputExistsError, UsageError
+from .generate import GenerationRequest
+from .tokenizer import STYLES
+
+__all__ = ["main", "build_parser", "request_from_args", "NOT_REQUEST_FLAGS"]
+
+# Flags of `generate` and `evaluate` that say where output goes or what is measured, not what is generated:
+# every other flag is a `GenerationRequest` field of the same name (a test keeps the two in step).
+NOT_REQUEST_FLAGS = {"generate": {"out", "resume", "force", "chunk_size", "quiet"},
+                     "evaluate": {"data", "text_col", "json"}}
 
 
 def _read_texts(args) -> list[str]:
     """Headlines from -t/--text, stdin (-) or a file, in the order given."""
-    from .data import HeadlineDataError, HeadlineSourceNotFound, load_headlines
+    from .data import load_headlines
+    from .errors import HeadlineSourceNotFound
     if args.text and args.source:
-        raise HeadlineDataError(f"give headlines with -t or in {args.source}, not both")
+        raise UsageError(f"give headlines with -t or in {args.source}, not both")
     if args.text:
         return args.text
     if args.source is None:
-        raise HeadlineDataError("no headlines: pass a file, - for stdin, or -t HEADLINE (repeatable)")
+        raise UsageError("no headlines: pass a file, - for stdin, or -t HEADLINE (repeatable)")
     if args.source == "-":
         return [line.rstrip("\n") for line in sys.stdin]
     try:
@@ -38,30 +49,33 @@ def _write_table(df, out: str | None) -> None:
         df.to_csv(sys.stdout, index=False, float_format="%.4f", lineterminator="\n")
         return
     if Path(out).exists():
-        raise FileExistsError(f"{out} exists; choose another --out")
+        raise OutputExistsError(f"{out} exists; choose another --out")
     df.to_csv(out, index=False, float_format="%.4f")
+
+
+def request_from_args(args: argparse.Namespace) -> GenerationRequest:
+    """The generation request a `generate` or `evaluate` command line asks for; `--ban` adds to the default list."""
+    values = {f.name: getattr(args, f.name) for f in fields(GenerationRequest)}
+    values["banned_words"] = GenerationRequest.banned_words | set(args.banned_words or ())
+    return GenerationRequest(**values)
 
 
 def _generate(args) -> None:
     from fastai.torch_core import num_distrib, rank_distrib
 
-    from .batch import GenerationJob, iter_chunks, job_sampler, write_headlines
-    from .generate import GenerationError
-    job = GenerationJob(n=args.n, min_len=args.min_len, max_len=args.max_len, temperature=args.temperature,
-                        top_k=args.top_k, top_p=args.top_p, prefix=args.prefix, style=args.style, seed=args.seed,
-                        min_score=args.min_score, rerank=args.rerank, model=args.model, classifier=args.classifier)
+    from .batch import iter_chunks, write_headlines
+    request = request_from_args(args)
     if args.out is None:
         if num_distrib() > 1:
-            raise GenerationError("under torchrun, pass --out FILE: each rank writes a shard that rank 0 merges")
-        job.seed = int.from_bytes(os.urandom(4), "little") if job.seed is None else job.seed
-        for rows in iter_chunks(job_sampler(job), job, job.n, args.chunk_size):
+            raise UsageError("under torchrun, pass --out FILE: each rank writes a shard that rank 0 merges")
+        for rows in iter_chunks(request.sampler(), request.n, args.chunk_size):
             sys.stdout.write("".join(text + "\n" for text in rows["text"]))
             sys.stdout.flush()
         return
-    path = write_headlines(args.out, job, resume=args.resume, overwrite=args.force, chunk_size=args.chunk_size,
-                           progress=not args.quiet)
+    request = write_headlines(args.out, request, resume=args.resume, overwrite=args.force,
+                              chunk_size=args.chunk_size, progress=not args.quiet)
     if rank_distrib() == 0 and not args.quiet:
-        print(f"{job.n:,} headlines in {path} (seed {job.seed})", file=sys.stderr)
+        print(f"{request.n:,} headlines in {args.out} (seed {request.seed})", file=sys.stderr)
 
 
 def _score(args) -> None:
@@ -91,22 +105,21 @@ def _evaluate(args) -> None:
     train_texts = None
     if args.data:
         train_texts = split_holdout(load_corpus(args.data, text_col=args.text_col))[0]["text"]
-    report = evaluate_generation(args.model, args.n, train_texts=train_texts, seed=args.seed,
-                                 min_len=args.min_len, max_len=args.max_len, temperature=args.temperature,
-                                 top_p=args.top_p, top_k=args.top_k)
+    report = evaluate_generation(request_from_args(args), train_texts=train_texts)
     print(json.dumps(report.to_dict(), indent=1) if args.json else report)
 
 
 def _check_out(args) -> None:
     if Path(args.out).exists() and not args.force:
-        raise FileExistsError(f"{args.out} exists; pass --force to replace it")
+        raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
 
 
 def _train(args) -> None:
     from .data import load_corpus, split_holdout
     _check_out(args)
     if args.kind == "lm":
-        from .train import Phase, RecipeConfig, run_recipe
+        from .fit import Phase
+        from .train import RecipeConfig, run_recipe
         cfg = RecipeConfig(preset=args.preset, target_label=args.target_label)
         if args.general_epochs:
             cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
@@ -115,8 +128,8 @@ def _train(args) -> None:
         data = load_corpus(args.data, text_col=args.text_col, label_col=args.label_col, sample=args.sample)
         run_recipe(data, args.out, args.work or "runs/lm", cfg, overwrite=True)
     else:
-        from .classify import ClassifierConfig, train_classifier
-        from .train import Phase
+        from .fit import Phase
+        from .train import ClassifierConfig, train_classifier
         cfg = ClassifierConfig()
         if args.epochs:
             cfg.phases = cfg.phases[:-1] + [Phase(args.epochs, cfg.phases[-1].lr)]
@@ -126,15 +139,32 @@ def _train(args) -> None:
                          overwrite=True)
 
 
-def _sampling_args(g: argparse.ArgumentParser) -> None:
-    g.add_argument("-n", type=int, default=20, help="how many headlines (default 20)")
-    g.add_argument("--min-len", type=int, default=4, help="fewest words (default 4)")
-    g.add_argument("--max-len", type=int, default=15, help="most words (default 15)")
-    g.add_argument("--seed", type=int, default=None, help="same seed, same headlines")
-    g.add_argument("--model", default=None, help="LM bundle directory (default: the bundled LM)")
-    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
-    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
-    g.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens only")
+def _request_args(g: argparse.ArgumentParser) -> None:
+    """One flag per `GenerationRequest` field, with the request's own defaults."""
+    r = GenerationRequest
+    g.add_argument("-n", type=int, default=r.n, help=f"how many headlines (default {r.n})")
+    g.add_argument("--min-len", type=int, default=r.min_len, help=f"fewest words (default {r.min_len})")
+    g.add_argument("--max-len", type=int, default=r.max_len, help=f"most words (default {r.max_len})")
+    g.add_argument("--temperature", type=float, default=r.temperature,
+                   help=f"sampling temperature (default {r.temperature})")
+    g.add_argument("--top-k", type=int, default=r.top_k, help="sample among the k most likely tokens only")
+    g.add_argument("--top-p", type=float, default=r.top_p, help=f"nucleus sampling mass (default {r.top_p})")
+    g.add_argument("--prefix", default=r.prefix, help='start every headline with these words, e.g. "10 Reasons Why"')
+    g.add_argument("--style", default=r.style, choices=STYLES, help=f"casing (default {r.style})")
+    g.add_argument("--seed", type=int, default=r.seed, help="same seed, same headlines")
+    g.add_argument("--unique", action=argparse.BooleanOptionalAction, default=r.unique,
+                   help="no two headlines equal after normalisation")
+    g.add_argument("--novel", action=argparse.BooleanOptionalAction, default=r.novel,
+                   help="no headline equal to a training headline")
+    g.add_argument("--ban", dest="banned_words", action="append", default=None, metavar="WORD",
+                   help="never write WORD (repeatable; added to the default list of slurs and profanity)")
+    g.add_argument("--min-score", type=float, default=r.min_score,
+                   help="keep headlines the classifier scores at least this")
+    g.add_argument("--rerank", action="store_true", default=r.rerank,
+                   help="draw 3x as many and keep the most click-baity")
+    g.add_argument("--model", default=r.model, help="LM bundle directory (default: the bundled LM)")
+    g.add_argument("--classifier", default=r.classifier,
+                   help="classifier bundle for --min-score/--rerank (default: bundled)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,12 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate headlines to stdout or a file (a resumable batch job)",
                        description="Generate headlines. With --out the job streams to a .csv, .jsonl or .txt file "
                        "with bounded memory, and --resume continues it after a kill.")
-    _sampling_args(g)
-    g.add_argument("--prefix", default=None, help='start every headline with these words, e.g. "10 Reasons Why"')
-    g.add_argument("--style", default="title", choices=["title", "sentence", "lower"], help="casing (default title)")
-    g.add_argument("--min-score", type=float, default=None, help="keep headlines the classifier scores at least this")
-    g.add_argument("--rerank", action="store_true", help="draw 3x as many and keep the most click-baity")
-    g.add_argument("--classifier", default=None, help="classifier bundle for --min-score/--rerank (default: bundled)")
+    _request_args(g)
     g.add_argument("--out", default=None, metavar="FILE", help="write to FILE.csv, .jsonl or .txt instead of stdout")
     g.add_argument("--resume", action="store_true", help="continue an unfinished --out job")
     g.add_argument("--force", action="store_true", help="replace an existing --out file")
@@ -198,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_eda)
 
     v = sub.add_parser("evaluate", help="generation metrics of an LM bundle (speed, lengths, novelty, diversity)")
-    _sampling_args(v)
+    _request_args(v)
     v.set_defaults(n=1000, seed=0)
     v.add_argument("--data", default=None, help="the bundle's training corpus, for the copy rate")
     v.add_argument("--text-col", default=None)
@@ -224,16 +249,11 @@ def _init_distributed() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    from .bundle import BundleError
-    from .data import HeadlineDataError
-    from .generate import GenerationError
-    from .tokenizer import TokenizerFileError
     try:
         if args.command in ("train", "generate"):
             _init_distributed()
         args.func(args)
-    except (HeadlineDataError, BundleError, GenerationError, TokenizerFileError, FileExistsError,
-            FileNotFoundError) as e:
+    except ClickbaitError as e:
         print(f"clickbait {args.command}: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `clickbait generate | head` closed the pipe: not an error

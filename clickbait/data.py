@@ -3,29 +3,27 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import html
 import json
 import os
 import re
 import shutil
-import tempfile
-import unicodedata
 import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from functools import lru_cache
 from typing import Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "HeadlineDataError", "HeadlineSourceNotFound", "load_headlines", "load_chakraborty", "load_corpus",
-    "clean_headline", "normalise_headline", "headline_hash", "holdout_mask", "split_holdout", "fetch_url",
-    "headline_stats", "HeadlineStats", "plot_headline_stats", "TEXT_COLUMNS",
-]
+from .errors import HeadlineDataError, HeadlineSourceNotFound
+from .files import atomic_path
+from .text import clean_headline, headline_hash, normalise_headline
+from .text import words as headline_words
+
+__all__ = ["load_headlines", "load_chakraborty", "load_corpus", "holdout_mask", "split_holdout", "fetch_url",
+           "headline_stats", "HeadlineStats", "plot_headline_stats", "TEXT_COLUMNS"]
 
 HeadlineSource = Union[str, os.PathLike, pd.DataFrame, pd.Series, Sequence[str]]
 
@@ -33,45 +31,6 @@ TEXT_COLUMNS = ("headline_text", "text", "headline", "title")
 EXAMINER_DATE = "publish_date"
 CSV_CHUNK_ROWS = 250_000
 MANIFEST = Path(__file__).resolve().parent.parent / "data" / "manifest.json"
-
-
-class HeadlineDataError(ValueError):
-    """A headline source exists but cannot be read as headlines."""
-
-
-class HeadlineSourceNotFound(HeadlineDataError, FileNotFoundError):
-    """A headline source path or URL does not exist."""
-
-
-_SPACES = re.compile(r"\s+")
-
-
-@lru_cache(maxsize=1)
-def _control_chars() -> re.Pattern:
-    # Control and format characters (zero-width spaces, BOMs, bidi marks) survive scraping and poison tokens.
-    chars = (chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cc", "Cf"))
-    return re.compile("[" + "".join(re.escape(c) for c in chars if c not in "\t\n\r") + "]")
-
-
-def clean_headline(text: str) -> str:
-    """Unescape HTML entities, drop control characters and collapse whitespace."""
-    text = html.unescape(html.unescape(text))  # scraped text is often double-escaped (&amp;#39;)
-    return _SPACES.sub(" ", _control_chars().sub("", text)).strip()
-
-
-def normalise_headline(text: str) -> str:
-    """The comparison key for dedupe and novelty: case- and space-insensitive, curly quotes straightened."""
-    text = text.translate(_QUOTES)
-    return _SPACES.sub(" ", text).strip().casefold()
-
-
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-
-
-def headline_hash(text: str) -> int:
-    """A stable signed 64-bit hash of the normalised headline (same on every machine and run)."""
-    digest = hashlib.blake2b(normalise_headline(text).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
 
 
 def holdout_mask(texts: Iterable[str], frac: float = 0.1) -> np.ndarray:
@@ -104,21 +63,17 @@ def fetch_url(url: str, cache_dir: str | os.PathLike | None = None, sha256: str 
     dest = cache / (f"{sha256[:12]}-{name}" if sha256 else name)
     if dest.exists() and (sha256 is None or _sha256(dest) == sha256):
         return dest
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".part-")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
-        got = _sha256(Path(tmp))
-        if sha256 and got != sha256:
-            raise HeadlineDataError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}")
-        os.replace(tmp, dest)  # atomic: a half-downloaded file never sits under the cached name
+        with atomic_path(dest) as tmp:  # a half-downloaded file never sits under the cached name
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out)
+            got = _sha256(tmp)
+            if sha256 and got != sha256:
+                raise HeadlineDataError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}")
     except OSError as e:
         if isinstance(e, FileNotFoundError) or getattr(e, "code", None) == 404:
             raise HeadlineSourceNotFound(f"{url}: not found ({e})") from e
         raise HeadlineDataError(f"{url}: download failed ({e})") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 
@@ -316,13 +271,6 @@ def load_corpus(source: HeadlineSource, **kwargs) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------------------------- statistics
 
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)*")
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
-
-
 _STOP = frozenset("the a an of to in on and for is are with at by from as you your this that it be".split())
 
 
@@ -353,7 +301,7 @@ class HeadlineStats:
 
 def headline_stats(df: pd.DataFrame, top: int = 30) -> HeadlineStats:
     """Count, words-per-headline distribution, top words (stopwords left out) and bigrams, per-year counts."""
-    words = [_words(t) for t in df["text"]]
+    words = [headline_words(t) for t in df["text"]]
     lengths = pd.Series([len(w) for w in words], dtype="int64")
     unigrams = Counter(w for ws in words for w in ws if w not in _STOP)
     bigrams = Counter(f"{a} {b}" for ws in words for a, b in zip(ws, ws[1:]))

@@ -7,7 +7,7 @@ from fastai.data.transforms import ColReader, ColSplitter, RandomSplitter
 from fastai.text.data import TextBlock
 from fastai.data.core import DataLoaders
 
-from .data import HeadlineDataError
+from .errors import HeadlineDataError
 from .tokenizer import HeadlineTokenizer
 
 __all__ = ["lm_datablock", "lm_dataloaders", "clas_datablock", "clas_dataloaders"]

@@ -1,30 +1,26 @@
 """Generation metrics: speed, length compliance, duplicates, novelty, diversity and copying from training headlines."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 
-from .bundle import ModelRef, resolve_bundle
-from .data import normalise_headline
-from .generate import generate_headlines
-from .tokenizer import count_words
+from .bundle import resolve_bundle
+from .generate import GenerationRequest, generate_from
+from .text import count_words, normalise_headline, word_tokens
 
 __all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "ngrams"]
-
-_TOKENS = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
 
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """The lowercase word/punctuation n-grams of one headline."""
-    words = _TOKENS.findall(text.lower())
+    words = word_tokens(text)
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
 def distinct_n(texts: Iterable[str], n: int) -> float:
     """Distinct n-grams over all n-grams of `texts` (Li et al. 2016): 1.0 means no n-gram repeats."""
-    grams = [g for t in texts for words in [_TOKENS.findall(t.lower())] for g in zip(*(words[i:] for i in range(n)))]
+    grams = [g for t in texts for words in [word_tokens(t)] for g in zip(*(words[i:] for i in range(n)))]
     return len(set(grams)) / max(len(grams), 1)
 
 
@@ -64,20 +60,20 @@ class GenerationReport:
             "samples:", *(f"  {s}" for s in self.samples)])
 
 
-def evaluate_generation(model: ModelRef = None, n: int = 1000, *, train_texts: Iterable[str] | None = None,
-                        seed: int = 0, min_len: int = 4, max_len: int = 15, samples: int = 20,
-                        **options) -> GenerationReport:
-    """Generate `n` headlines from `model` (default: the bundled LM) and measure them; `options` go to
-    `generate_headlines`. The copy rate needs the bundle's training headlines (`train_texts`)."""
-    bundle = resolve_bundle(model, "lm")
+def evaluate_generation(request: GenerationRequest | None = None, *, train_texts: Iterable[str] | None = None,
+                        samples: int = 20) -> GenerationReport:
+    """Serve `request` (default: 1,000 headlines, seed 0, from the bundled LM) and measure what it gave.
+    The copy rate needs the bundle's training headlines (`train_texts`)."""
+    request = request or GenerationRequest(n=1000, seed=0)
+    bundle = resolve_bundle(request.model, "lm")
     start = time.time()
-    out = generate_headlines(n, min_len, max_len, seed=seed, model=bundle, return_scores=True, **options)
+    out = generate_from(request, return_scores=True)
     seconds = time.time() - start
     texts = out["text"].tolist()
     keys = {normalise_headline(t) for t in texts}
     return GenerationReport(
         n=len(texts), seconds=round(seconds, 2), headlines_per_s=round(len(texts) / seconds, 1),
-        length_compliance=sum(min_len <= count_words(t) <= max_len for t in texts) / len(texts),
+        length_compliance=sum(request.min_len <= count_words(t) <= request.max_len for t in texts) / len(texts),
         duplicates=len(texts) - len(keys), novel=float(bundle.is_novel(texts).mean()),
         distinct_1=round(distinct_n(texts, 1), 4), distinct_2=round(distinct_n(texts, 2), 4),
         copy_rate=None if train_texts is None else round(copy_rate(texts, train_texts), 4),

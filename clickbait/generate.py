@@ -1,10 +1,15 @@
-"""generate_headlines: batched sampling from a headline LM with exact word lengths, uniqueness and novelty."""
+"""Generation: one `GenerationRequest` (every option, its one default, its checks), the `HeadlineSampler` that
+serves it (batched decoding, filters, reranking, resuming), and the one-call `generate_headlines`.
+
+How a request flows: the API, the CLI and batch jobs each fill in a `GenerationRequest`; `request.sampler()`
+builds a `HeadlineSampler` over the LM bundle (and a classifier when the request scores); `take(n)` returns the
+next n headlines that pass every filter.
+"""
 from __future__ import annotations
 
 import math
 import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Callable, Iterable
 
 import numpy as np
@@ -13,12 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from .bundle import Bundle, ModelRef, resolve_bundle
-from .data import clean_headline, headline_hash
+from .classify import clickbait_scorer
+from .errors import GenerationError
 from .models import score_ids
-from .tokenizer import STYLES, count_words, detokenize, glues_left, glues_right, has_word_char
+from .text import WORD, clean_headline, count_words, has_word_char, headline_hash
+from .tokenizer import STYLES, detokenize, glues_left, glues_right
 
-__all__ = ["generate_headlines", "score_headlines", "HeadlineSampler", "GenerationError", "DEFAULT_BANNED_WORDS",
-           "SamplingConfig", "most_clickbaity"]
+__all__ = ["GenerationRequest", "HeadlineSampler", "generate_headlines", "score_headlines", "DEFAULT_BANNED_WORDS",
+           "RERANK_POOL", "most_clickbaity", "balanced", "generate_from"]
 
 # Slurs and profanity seen in the training data; output containing any of them is never returned.
 DEFAULT_BANNED_WORDS = frozenset("""
@@ -28,7 +35,6 @@ bastard bastards nigger niggers nigga niggas faggot faggots fag fags retard reta
 dykes spic spics chink chinks kike kikes wetback wetbacks twat twats wanker wankers ass asses arse arses
 dumbass jackass tits titties piss pissed pissing
 """.split())
-_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 
 def balanced(text: str) -> bool:
@@ -43,16 +49,99 @@ def balanced(text: str) -> bool:
     return depth == 0 and '""' not in text
 
 
-class GenerationError(ValueError):
-    """generate_headlines cannot satisfy the request (bad arguments, or attempts exhausted)."""
+RERANK_POOL = 3  # rerank draws this many times n and keeps the n most click-baity
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _model_name(model: ModelRef) -> str | None:
+    # What a progress file records of a model: its folder (a loaded bundle by the folder it came from).
+    if isinstance(model, Bundle):
+        return str(model.path) if model.path is not None else "<in-memory bundle>"
+    return None if model is None else str(model)
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
-    """How each next token is drawn."""
+class GenerationRequest:
+    """Everything one generation asks for, each option with its one default; it checks itself when made.
+
+    The API, the CLI and batch jobs fill it in; `sampler()` builds what serves it. `seed=None` means a random
+    seed, drawn by `seeded()`. `banned_words` (lowercase words) replaces the default list; None disables it.
+    """
+    n: int = 20
+    min_len: int = 4
+    max_len: int = 15
     temperature: float = 0.8
     top_k: int | None = None
     top_p: float | None = 0.95
+    prefix: str | None = None
+    style: str = "title"
+    seed: int | None = None
+    unique: bool = True
+    novel: bool = True
+    banned_words: frozenset[str] | None = DEFAULT_BANNED_WORDS
+    min_score: float | None = None
+    rerank: bool = False
+    model: ModelRef = None
+    classifier: ModelRef = None
+
+    def __post_init__(self):
+        if not _is_int(self.n):
+            raise GenerationError(f"n must be an int, got {type(self.n).__name__}")
+        if self.n <= 0:
+            raise GenerationError(f"n must be at least 1, got {self.n}")
+        for name in ("min_len", "max_len"):
+            if not _is_int(getattr(self, name)):
+                raise GenerationError(f"{name} must be an int, got {type(getattr(self, name)).__name__}")
+        if self.min_len < 1:
+            raise GenerationError(f"min_len must be at least 1, got {self.min_len}")
+        if self.min_len > self.max_len:
+            raise GenerationError(f"min_len ({self.min_len}) is greater than max_len ({self.max_len})")
+        if not self.temperature > 0:
+            raise GenerationError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k is not None and (not _is_int(self.top_k) or self.top_k < 1):
+            raise GenerationError(f"top_k must be an int of at least 1, got {self.top_k}")
+        if self.style not in STYLES:
+            raise GenerationError(f"style must be one of {STYLES}, got {self.style!r}")
+        if self.seed is not None and not _is_int(self.seed):
+            raise GenerationError(f"seed must be an int or None, got {type(self.seed).__name__}")
+        if self.min_score is not None and not 0 <= self.min_score <= 1:
+            raise GenerationError(f"min_score is a probability in [0, 1], got {self.min_score}")
+        if self.banned_words is not None:
+            object.__setattr__(self, "banned_words", frozenset(w.lower() for w in self.banned_words))
+
+    @property
+    def scored(self) -> bool:
+        """True when the request needs the classifier (a minimum score, or reranking)."""
+        return self.min_score is not None or self.rerank
+
+    def seeded(self) -> GenerationRequest:
+        """This request with a seed: its own, or a random one when it has none."""
+        return self if self.seed is not None else replace(self, seed=int.from_bytes(os.urandom(4), "little"))
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields: what a batch job records to check that a resume continues the same request."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy a Bundle
+        out["banned_words"] = None if self.banned_words is None else sorted(self.banned_words)
+        out["model"], out["classifier"] = _model_name(self.model), _model_name(self.classifier)
+        return out
+
+    def sampler(self, stream: tuple[int, ...] = (), start: int = 0, seen: set[int] | None = None) -> HeadlineSampler:
+        """The sampler serving this request: random stream `(seed, *stream)`, from candidate `start`, skipping the
+        `headline_hash`es in `seen` (a resumed job's earlier output)."""
+        request = self.seeded()
+        scorer = clickbait_scorer(request.classifier) if request.scored else None
+        return HeadlineSampler(resolve_bundle(request.model, "lm"), request, stream=stream, start=start, seen=seen,
+                               scorer=scorer)
+
+
+def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The `n` rows of `pool` with the highest `clickbait` score, ties in pool order."""
+    return pool.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
 
 
 class _TokenTable:
@@ -69,28 +158,6 @@ class _TokenTable:
         self.never = torch.tensor(sorted(set(never)), dtype=torch.long)
 
 
-def _validate(n, min_len, max_len, cfg: SamplingConfig, style: str) -> None:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise GenerationError(f"n must be an int, got {type(n).__name__}")
-    if n <= 0:
-        raise GenerationError(f"n must be at least 1, got {n}")
-    for name, value in (("min_len", min_len), ("max_len", max_len)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise GenerationError(f"{name} must be an int, got {type(value).__name__}")
-    if min_len < 1:
-        raise GenerationError(f"min_len must be at least 1, got {min_len}")
-    if min_len > max_len:
-        raise GenerationError(f"min_len ({min_len}) is greater than max_len ({max_len})")
-    if not cfg.temperature > 0:
-        raise GenerationError(f"temperature must be > 0, got {cfg.temperature}")
-    if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
-        raise GenerationError(f"top_p must be in (0, 1], got {cfg.top_p}")
-    if cfg.top_k is not None and cfg.top_k < 1:
-        raise GenerationError(f"top_k must be at least 1, got {cfg.top_k}")
-    if style not in STYLES:
-        raise GenerationError(f"style must be one of {STYLES}, got {style!r}")
-
-
 # Sampling looks at the most likely NUCLEUS_CAP tokens only: a partial top-k is ~10x cheaper than sorting the
 # whole vocabulary, and past this rank the tokens hold a negligible share of the probability after top-p.
 NUCLEUS_CAP = 256
@@ -98,7 +165,7 @@ NUCLEUS_CAP = 256
 NUCLEUS_FIRST = 64
 
 
-def _head(probs: torch.Tensor, cfg: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _head(probs: torch.Tensor, cfg: GenerationRequest) -> tuple[torch.Tensor, torch.Tensor]:
     """The sorted head of each row: the top-k tokens (at most NUCLEUS_CAP), or with top-p just enough of them."""
     cap = min(cfg.top_k or NUCLEUS_CAP, NUCLEUS_CAP, probs.size(-1))
     if cfg.top_p is None or cfg.top_p >= 1 or cap <= NUCLEUS_FIRST:
@@ -112,7 +179,7 @@ def _head(probs: torch.Tensor, cfg: SamplingConfig) -> tuple[torch.Tensor, torch
     return head, idx
 
 
-def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: GenerationRequest) -> torch.Tensor:
     """Temperature, top-k and top-p on the sorted head of the distribution, then inverse-CDF sampling with each
     row's own uniform draw, so a row's token never depends on which other rows share its batch."""
     probs, idx = _head(F.softmax(logits / cfg.temperature, -1), cfg)
@@ -126,7 +193,7 @@ def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: SamplingConfig) -> 
 @torch.inference_mode()
 @torch.backends.mkldnn.flags(enabled=False, deterministic=None, allow_tf32=None, fp32_precision=None)
 def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], prefix_words: int, glue: bool,
-                  uniforms: torch.Tensor, min_len: int, max_len: int, cfg: SamplingConfig):
+                  uniforms: torch.Tensor, min_len: int, max_len: int, cfg: GenerationRequest):
     """Advance every live row one token per step from the shared prefix; return token ids, finished mask, log-probs.
 
     Rows leave the batch as soon as they end or run past max_len; rows never interact, so this only saves work.
@@ -199,71 +266,57 @@ def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -
                                       for k in range(start, start + rows)]))
 
 
-RERANK_POOL = 3  # rerank draws this many times n and keeps the n most click-baity
-
-
-def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The `n` rows of `pool` with the highest `clickbait` score, ties in pool order."""
-    return pool.sort_values("clickbait", ascending=False, kind="stable").head(n).reset_index(drop=True)
-
-
-def clickbait_scorer(classifier: ModelRef = None) -> Callable[[list[str]], list[float]]:
-    """texts -> clickbait probabilities, from a classifier bundle (default: the bundled one)."""
-    from .classify import clickbait_score  # the classifier stack loads only when asked for
-    bundle = resolve_bundle(classifier, "classifier")
-    return lambda texts: clickbait_score(texts, bundle) if texts else []
-
-
 class HeadlineSampler:
     """Candidates drawn in index order (candidate k from its own random stream), kept when they pass every filter.
 
-    `scorer` (texts -> clickbait probabilities) adds a `clickbait` column and enables `min_score`.
     `take(n)` returns the next n kept headlines; successive calls continue the same sequence, so a batch job that
-    takes 1,000 at a time writes exactly what one call for all of them returns. `seen` holds `headline_hash`es of
-    headlines already given out (pass a job's earlier output to keep a resumed job unique).
+    takes 1,000 at a time writes exactly what one call for all of them returns. `start` and `seen` (the
+    `headline_hash`es already given out) resume a job where it stopped. `scorer` (texts -> clickbait
+    probabilities) adds a `clickbait` column and serves the request's `min_score` and `rerank`.
     """
 
-    def __init__(self, bundle: Bundle, min_len: int, max_len: int, cfg: SamplingConfig, *, prefix: str | None = None,
-                 style: str = "title", seed: int = 0, stream: tuple[int, ...] = (), unique: bool = True,
-                 novel: bool = True, banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS,
-                 min_score: float | None = None, scorer=None, seen: set[int] | None = None):
-        _validate(1, min_len, max_len, cfg, style)
-        self.bundle, self.min_len, self.max_len, self.cfg, self.style = bundle, min_len, max_len, cfg, style
-        self.banned = frozenset(w.lower() for w in (banned_words or ()))
+    def __init__(self, bundle: Bundle, request: GenerationRequest, *, stream: tuple[int, ...] = (), start: int = 0,
+                 seen: set[int] | None = None, scorer: Callable[[list[str]], list[float]] | None = None):
+        if request.scored and scorer is None:
+            raise GenerationError("min_score and rerank need a scorer (texts -> clickbait probabilities)")
+        if request.seed is None:
+            raise GenerationError("a sampler needs a seeded request (request.seeded())")
+        self.bundle, self.request, self.scorer = bundle, request, scorer
+        self.banned = request.banned_words or frozenset()
         self.table = _TokenTable(bundle, self.banned)
-        self.prefix = clean_headline(prefix or "")
-        self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix, max_len)
-        self.entropy = (seed, *stream)
-        self.unique, self.novel, self.min_score = unique, novel, min_score
-        if min_score is not None and scorer is None:
-            raise GenerationError("min_score needs a scorer (texts -> clickbait probabilities)")
-        self.scorer = scorer
+        self.prefix = clean_headline(request.prefix or "")
+        self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix,
+                                                                                    request.max_len)
+        self.entropy = (request.seed, *stream)
         self.seen = set() if seen is None else seen
-        self.next_index = 0  # the first candidate index not yet looked at
-        self.kept = 0  # headlines given out so far: with next_index, the acceptance rate that sizes batches
+        self.position = start  # the first candidate index not yet looked at
+        self.kept = 0  # headlines given out by this sampler: with the candidates it drew, the rate that sizes batches
+        self.drawn = 0
         self.rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0,
                              below_min_score=0)
-        self.steps = 3 * max_len + 4  # enough tokens for max_len words plus punctuation
+        self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
 
     def _reason_to_reject(self, text: str, words: int, key: int) -> str | None:
-        if not self.min_len <= words <= self.max_len:
+        request = self.request
+        if not request.min_len <= words <= request.max_len:
             return "length"
         if not balanced(text):
             return "unbalanced"
-        if self.banned & {w.lower() for w in _WORD.findall(text)}:
+        if self.banned & {w.lower() for w in WORD.findall(text)}:
             return "banned"
-        if self.unique and key in self.seen:
+        if request.unique and key in self.seen:
             return "duplicate"
-        if self.novel and not self.bundle.is_novel([text])[0]:
+        if request.novel and not self.bundle.is_novel([text])[0]:
             return "not_novel"
         return None
 
     def _batch(self, rows: int) -> list[tuple[int, str, int, int, float]]:
-        """Candidates `next_index`..+rows that pass the cheap filters, in index order:
+        """Candidates `position`..+rows that pass the cheap filters, in index order:
         (index, text, words, headline_hash, log-prob)."""
+        request = self.request
         tokens, done, logprob = _sample_batch(self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue,
-                                              _row_uniforms(self.entropy, self.next_index, rows, self.steps),
-                                              self.min_len, self.max_len, self.cfg)
+                                              _row_uniforms(self.entropy, self.position, rows, self.steps),
+                                              request.min_len, request.max_len, request)
         vocab, out = self.bundle.tokenizer.vocab, []
         for row in range(rows):
             if not done[row]:
@@ -271,75 +324,103 @@ class HeadlineSampler:
                 continue
             ids = tokens[row].tolist()
             text = _render(self.bundle, self.prefix, self.prefix_tokens,
-                           [vocab[i] for i in ids[:ids.index(self.table.eos)]], self.style)
+                           [vocab[i] for i in ids[:ids.index(self.table.eos)]], request.style)
             words, key = count_words(text), headline_hash(text)
             reason = self._reason_to_reject(text, words, key)
             if reason:
                 self.rejected[reason] += 1
             else:
-                out.append((self.next_index + row, text, words, key, float(logprob[row])))
+                out.append((self.position + row, text, words, key, float(logprob[row])))
         return out
 
-    def take(self, n: int, batch_size: int = 512, max_attempts: int | None = None) -> pd.DataFrame:
-        """The next `n` headlines: a DataFrame (text, words, log_prob[, clickbait]) in candidate order."""
+    def _take(self, n: int, batch_size: int, max_attempts: int | None) -> pd.DataFrame:
         max_attempts = max_attempts or max(50 * n, 2000)
-        start, found = self.next_index, []
+        start, found = self.position, []
         while len(found) < n:
-            attempts = self.next_index - start
+            attempts = self.position - start
             if attempts >= max_attempts:
                 raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
                                       f"(rejected: {self.rejected}); loosen min_len/max_len, unique, novel, "
                                       f"prefix or min_score")
             # Size the batch to what is still needed at the acceptance rate so far: a full last batch of which
             # only a few rows are kept costs as much as the rest of the call.
-            rate = (self.kept + 1) / (self.next_index + 1) if self.next_index else 0.9
+            rate = (self.kept + 1) / (self.drawn + 1) if self.drawn else 0.9
             needed = math.ceil((n - len(found)) / max(rate, 0.05) * 1.1) + 8
             rows = min(batch_size, max_attempts - attempts, needed)
             batch = self._batch(rows)
             scores = self.scorer([text for _, text, *_ in batch]) if self.scorer else [None] * len(batch)
-            self.next_index += rows
+            self.position += rows
+            self.drawn += rows
             for (index, text, words, key, logprob), score in zip(batch, scores):
-                if self.min_score is not None and score < self.min_score:
+                if self.request.min_score is not None and score < self.request.min_score:
                     self.rejected["below_min_score"] += 1
-                elif self.unique and key in self.seen:  # a repeat within this batch
+                elif self.request.unique and key in self.seen:  # a repeat within this batch
                     self.rejected["duplicate"] += 1
                 else:
                     self.seen.add(key)
                     self.kept += 1
                     found.append((text, words, logprob, score))
                     if len(found) == n:
-                        self.next_index = index + 1  # the rest of the batch is drawn again next time
+                        self.drawn -= self.position - index - 1
+                        self.position = index + 1  # the rest of the batch is drawn again next time
                         break
         result = pd.DataFrame(found, columns=["text", "words", "log_prob", "clickbait"])
         return result if self.scorer else result.drop(columns="clickbait")
 
+    def take(self, n: int, batch_size: int = 512, max_attempts: int | None = None) -> pd.DataFrame:
+        """The next `n` headlines: a DataFrame (text, words, log_prob[, clickbait]) in candidate order.
 
-def generate_headlines(n: int = 20, min_len: int = 4, max_len: int = 15, *, temperature: float = 0.8,
-                       top_k: int | None = None, top_p: float | None = 0.95, prefix: str | None = None,
-                       style: str = "title", seed: int | None = None, unique: bool = True, novel: bool = True,
-                       banned_words: Iterable[str] | None = DEFAULT_BANNED_WORDS, model: ModelRef = None,
-                       batch_size: int | None = None, return_scores: bool = False, max_attempts: int | None = None,
-                       min_score: float | None = None, rerank: bool = False,
-                       classifier: ModelRef = None) -> list[str] | pd.DataFrame:
+        With `rerank`, `RERANK_POOL` x n candidates are drawn and the n most click-baity kept; the others are
+        forgotten, so a later call may give them. A take is the unit a resumed job repeats."""
+        if not self.request.rerank:
+            return self._take(n, batch_size, max_attempts)
+        pool = self._take(n * RERANK_POOL, batch_size, max_attempts)
+        rows = most_clickbaity(pool, n)
+        self.seen -= {headline_hash(t) for t in pool["text"]} - {headline_hash(t) for t in rows["text"]}
+        return rows
+
+
+def generate_headlines(
+        n: int = GenerationRequest.n,
+        min_len: int = GenerationRequest.min_len,
+        max_len: int = GenerationRequest.max_len, *,
+        temperature: float = GenerationRequest.temperature,
+        top_k: int | None = GenerationRequest.top_k,
+        top_p: float | None = GenerationRequest.top_p,
+        prefix: str | None = GenerationRequest.prefix,
+        style: str = GenerationRequest.style,
+        seed: int | None = GenerationRequest.seed,
+        unique: bool = GenerationRequest.unique,
+        novel: bool = GenerationRequest.novel,
+        banned_words: Iterable[str] | None = GenerationRequest.banned_words,
+        min_score: float | None = GenerationRequest.min_score,
+        rerank: bool = GenerationRequest.rerank,
+        model: ModelRef = GenerationRequest.model,
+        classifier: ModelRef = GenerationRequest.classifier,
+        batch_size: int | None = None,
+        max_attempts: int | None = None,
+        return_scores: bool = False) -> list[str] | pd.DataFrame:
     """Exactly `n` headlines of `min_len`..`max_len` words sampled from the headline LM (a list of str).
 
-    `prefix` starts every headline; `unique` and `novel` (not a training headline) are checked after
-    normalisation; `banned_words` never appear (None disables the default list). Same `seed`, same
-    headlines, whatever `batch_size`. `return_scores=True` gives a DataFrame (text, words, log_prob).
-    With a classifier (`classifier`, default the bundled one), `min_score` keeps only headlines whose
-    clickbait probability is at least that, and `rerank` draws `RERANK_POOL` x n and returns the n most click-baity.
+    Every option is a field of `GenerationRequest` (its docs and defaults are these). `prefix` starts every
+    headline; `unique` and `novel` (not a training headline) are checked after normalisation; `banned_words`
+    never appear (None disables the default list). Same `seed`, same headlines, whatever `batch_size`.
+    With a classifier (`classifier`, default the bundled one), `min_score` keeps only headlines whose clickbait
+    probability is at least that, and `rerank` draws `RERANK_POOL` x n and returns the n most click-baity.
+    `return_scores=True` gives a DataFrame (text, words, log_prob[, clickbait]).
     """
-    cfg = SamplingConfig(temperature, top_k, top_p)
-    _validate(n, min_len, max_len, cfg, style)
-    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
-    wants_classifier = min_score is not None or rerank
-    sampler = HeadlineSampler(resolve_bundle(model, "lm"), min_len, max_len, cfg, prefix=prefix, style=style,
-                              seed=seed, unique=unique, novel=novel, banned_words=banned_words, min_score=min_score,
-                              scorer=clickbait_scorer(classifier) if wants_classifier else None)
-    wanted = n * RERANK_POOL if rerank else n
-    result = sampler.take(wanted, batch_size or min(max(2 * wanted, 64), 1024), max_attempts)
-    if rerank:
-        result = most_clickbaity(result, n)
+    request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
+                                top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
+                                banned_words=banned_words, min_score=min_score, rerank=rerank, model=model,
+                                classifier=classifier)
+    return generate_from(request, batch_size, max_attempts, return_scores)
+
+
+def generate_from(request: GenerationRequest, batch_size: int | None = None, max_attempts: int | None = None,
+                  return_scores: bool = False) -> list[str] | pd.DataFrame:
+    """The headlines `request` asks for: a list of str, or a DataFrame with `return_scores`."""
+    wanted = request.n * (RERANK_POOL if request.rerank else 1)
+    result = request.sampler().take(request.n, batch_size or min(max(2 * wanted, 64), 1024), max_attempts)
     return result if return_scores else result["text"].tolist()
 
 

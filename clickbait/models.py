@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,10 @@ from fastai.text.models.awdlstm import AWD_LSTM, awd_lstm_clas_config, awd_lstm_
 from fastai.text.models.core import get_language_model, get_text_classifier
 from torch import nn
 
-__all__ = ["LMPreset", "PRESETS", "get_preset", "build_lm", "build_classifier", "score_ids", "count_params"]
+from .errors import ClickbaitError
+
+__all__ = ["LMPreset", "PRESETS", "get_preset", "build_lm", "build_classifier", "score_ids", "count_params",
+           "length_sorted_batches"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def get_preset(preset: str | LMPreset | dict) -> LMPreset:
     if isinstance(preset, dict):
         return LMPreset(**preset)
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        raise ClickbaitError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     return PRESETS[preset]
 
 
@@ -78,11 +81,9 @@ def score_ids(model: nn.Module, ids: Sequence[Sequence[int]], prime: Sequence[in
     `xxeos` before `xxbos`, so priming with it matches the state it learned to start a headline from.
     """
     model.eval()
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch: less padding
     scores = [0.0] * len(ids)
     skip = len(prime)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for chunk in length_sorted_batches([len(i) for i in ids], batch_size):
         width = skip + max(len(ids[i]) for i in chunk)
         batch = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         for row, i in enumerate(chunk):
@@ -96,3 +97,10 @@ def score_ids(model: nn.Module, ids: Sequence[Sequence[int]], prime: Sequence[in
         for row, i in enumerate(chunk):
             scores[i] = float(logp[row])
     return scores
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices in batches of similar lengths, shortest first: less padding; callers put results back by index."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]

@@ -20,10 +20,12 @@ from fastai.text.data import make_vocab
 
 from spacy.symbols import ORTH
 
-from .data import clean_headline
+from .errors import TokenizerFileError
+from .files import read_json, write_atomic
+from .text import clean_headline, has_word_char
 
-__all__ = ["HeadlineTokenizer", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize",
-           "TokenizerFileError", "STYLES", "count_words", "glues_left", "glues_right", "has_word_char"]
+__all__ = ["HeadlineTokenizer", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize", "STYLES",
+           "glues_left", "glues_right"]
 
 FORMAT_VERSION = 1
 STYLES = ("title", "sentence", "lower")
@@ -62,12 +64,6 @@ _ATTACH_LEFT = {",", ".", "!", "?", ":", ";", ")", "]", "}", "%", "...", "\u2026
 _ATTACH_RIGHT = {"(", "[", "{", "$", "#", "@", "\u201c", "\u2018", "-", "/"}
 _TOGGLE_QUOTES = {'"', "'"}
 _APOSTROPHES = {"'", "\u2019"}
-_ALNUM = re.compile(r"[^\W_]")
-_WORD_IN_TEXT = re.compile(r"\S+")
-
-
-class TokenizerFileError(ValueError):
-    """A saved tokenizer file is missing fields, corrupt or of an unknown format."""
 
 
 def glues_left(tok: str) -> bool:
@@ -78,16 +74,6 @@ def glues_left(tok: str) -> bool:
 def glues_right(tok: str) -> bool:
     """True for tokens written without a space after them ("(", "$", "#", a hyphen)."""
     return tok in _ATTACH_RIGHT
-
-
-def has_word_char(tok: str) -> bool:
-    """True for tokens holding a letter or digit: the ones that make a chunk count as a word."""
-    return bool(_ALNUM.search(tok))
-
-
-def count_words(text: str) -> int:
-    """Words as editors count them: whitespace-separated chunks that hold a letter or digit."""
-    return sum(1 for chunk in text.split() if _ALNUM.search(chunk))
 
 
 def detokenize(tokens: Iterable[str], headline_sep: str = " | ") -> str:
@@ -152,7 +138,7 @@ class HeadlineCaser:
         inner_caps: Counter = Counter()
         inner_total: Counter = Counter()
         for text in texts:
-            chunks = [c for c in text.split() if _ALNUM.search(c)]
+            chunks = [c for c in text.split() if has_word_char(c)]
             caps = sum(c.strip(_STRIP)[:1].isupper() for c in chunks[1:])
             sentence_case = len(chunks) > 3 and caps < 0.5 * (len(chunks) - 1)
             for i, chunk in enumerate(chunks):
@@ -329,27 +315,13 @@ class HeadlineTokenizer:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the tokenizer as JSON (atomically: an existing file is replaced only by a complete one)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "HeadlineTokenizer":
         """Read a tokenizer saved by `save`."""
         path = Path(path)
         return cls.from_dict(read_json(path, TokenizerFileError, "tokenizer file"), str(path))
-
-
-def read_json(path: Path, error: type[Exception], what: str) -> object:
-    """Parse a JSON file, raising `error` that names the file when it is missing or corrupt."""
-    if not path.exists():
-        raise error(f"{path}: {what} not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path}: corrupt {what} JSON ({e})") from None
 
 
 _spacy_tokenizer: HeadlineSpacyTokenizer | None = None

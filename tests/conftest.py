@@ -74,8 +74,8 @@ def tiny_bundle(tiny_bundle_path):
 @pytest.fixture(scope="session")
 def clas_bundle_path(slice_df, tiny_bundle, tmp_path_factory):
     """A tiny clickbait-vs-news classifier on the tiny LM's encoder."""
-    from clickbait.classify import ClassifierConfig, train_classifier
-    from clickbait.train import Phase
+    from clickbait.fit import Phase
+    from clickbait.train import ClassifierConfig, train_classifier
     cfg = ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(4, 1e-2)], bs=64)
     out = tmp_path_factory.mktemp("clas") / "bundle"
     train_classifier(slice_df, lm=tiny_bundle, cfg=cfg, work=tmp_path_factory.mktemp("clas-work"), out=out)

@@ -9,9 +9,10 @@ import time
 import pandas as pd
 import pytest
 
-from clickbait.batch import GenerationJob, read_headlines_file, spreadsheet_safe, write_headlines
-from clickbait.data import normalise_headline
-from clickbait.generate import GenerationError, generate_headlines
+from clickbait.batch import read_headlines_file, spreadsheet_safe, write_headlines
+from clickbait.text import normalise_headline
+from clickbait.errors import GenerationError, JobError, OutputExistsError
+from clickbait.generate import GenerationRequest, generate_headlines
 
 
 def _texts(path):
@@ -19,16 +20,18 @@ def _texts(path):
 
 
 def test_chunked_job_writes_what_one_call_returns(tiny_bundle_path, tmp_path):
-    job = GenerationJob(n=45, min_len=3, max_len=10, seed=3, model=str(tiny_bundle_path))
-    out = write_headlines(tmp_path / "h.csv", job, chunk_size=7, progress=False)
+    job = GenerationRequest(n=45, min_len=3, max_len=10, seed=3, model=str(tiny_bundle_path))
+    out = tmp_path / "h.csv"
+    write_headlines(out, job, chunk_size=7, progress=False)
     assert _texts(out) == generate_headlines(45, 3, 10, seed=3, model=tiny_bundle_path)
     assert not (tmp_path / "h.csv.progress.json").exists()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".txt"])
 def test_formats_round_trip_and_are_spreadsheet_safe(tiny_bundle_path, tmp_path, suffix):
-    job = GenerationJob(n=12, min_len=3, max_len=10, seed=0, prefix="=1+1 Reasons", model=str(tiny_bundle_path))
-    out = write_headlines(tmp_path / f"h{suffix}", job, chunk_size=5, progress=False)
+    job = GenerationRequest(n=12, min_len=3, max_len=10, seed=0, prefix="=1+1 Reasons", model=str(tiny_bundle_path))
+    out = tmp_path / f"h{suffix}"
+    write_headlines(out, job, chunk_size=5, progress=False)
     texts = _texts(out)
     assert len(texts) == 12 and all(t.startswith("=1+1 Reasons") for t in texts)
     raw = out.read_text(encoding="utf-8").splitlines()
@@ -50,15 +53,15 @@ def test_spreadsheet_safe():
 def test_existing_output_is_never_overwritten(tiny_bundle_path, tmp_path):
     out = tmp_path / "h.txt"
     out.write_text("my precious headlines\n")
-    job = GenerationJob(n=5, min_len=3, max_len=10, seed=0, model=str(tiny_bundle_path))
-    with pytest.raises(FileExistsError, match="exists"):
+    job = GenerationRequest(n=5, min_len=3, max_len=10, seed=0, model=str(tiny_bundle_path))
+    with pytest.raises(OutputExistsError, match="exists"):
         write_headlines(out, job, progress=False)
-    with pytest.raises(FileExistsError, match="no progress file"):
+    with pytest.raises(OutputExistsError, match="no progress file"):
         write_headlines(out, job, resume=True, progress=False)
     assert out.read_text() == "my precious headlines\n"
     write_headlines(out, job, overwrite=True, progress=False)
     assert len(_texts(out)) == 5
-    with pytest.raises(GenerationError, match="unknown output format"):
+    with pytest.raises(JobError, match="unknown output format"):
         write_headlines(tmp_path / "h.xlsx", job, progress=False)
 
 
@@ -66,16 +69,16 @@ def test_job_options_are_checked_when_the_job_is_made():
     for bad, message in ((dict(n=0), "n must be at least 1"), (dict(n=5, min_len=9, max_len=4), "greater than"),
                          (dict(n=5, temperature=0), "temperature")):
         with pytest.raises(GenerationError, match=message):
-            GenerationJob(**bad)
+            GenerationRequest(**bad)
 
 
 def test_resume_with_other_options_is_refused(tiny_bundle_path, tmp_path):
     out = tmp_path / "h.csv"
     state = out.with_name("h.csv.progress.json")
-    job = GenerationJob(n=5, min_len=3, max_len=10, seed=0, model=str(tiny_bundle_path))
+    job = GenerationRequest(n=5, min_len=3, max_len=10, seed=0, model=str(tiny_bundle_path))
     out.write_text("text,words,log_prob\n")
-    state.write_text(json.dumps({"job": {**job.__dict__, "seed": 1}, "lines": 0, "bytes": 20, "next_index": 0}))
-    with pytest.raises(GenerationError, match="seed"):
+    state.write_text(json.dumps({"job": {**job.to_dict(), "seed": 1}, "lines": 0, "bytes": 20, "next_index": 0}))
+    with pytest.raises(JobError, match="seed"):
         write_headlines(out, job, resume=True, progress=False)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from clickbait.bundle import BUNDLED, default_bundle_path, load_bundle
 from clickbait.generate import generate_headlines, score_headlines
-from clickbait.tokenizer import count_words
+from clickbait.text import count_words
 
 
 def test_bundled_size_limit():

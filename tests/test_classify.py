@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from clickbait.bundle import BundleError, load_bundle
-from clickbait.classify import ClassifierConfig, classify_headlines, clickbait_score, pick_threshold, train_classifier
-from clickbait.data import HeadlineDataError
-from clickbait.train import Phase
+from clickbait.bundle import load_bundle
+from clickbait.errors import BundleError
+from clickbait.classify import classify_headlines, clickbait_score
+from clickbait.train import ClassifierConfig, pick_threshold, train_classifier
+from clickbait.errors import HeadlineDataError
+from clickbait.fit import Phase
 
 FAST = ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(4, 1e-2)], bs=64)
 
@@ -105,7 +107,7 @@ def test_labels_follow_the_bundle_threshold(clas_bundle_path, tmp_path):
 
 
 def test_fastai_learner_labels_like_classify_headlines(clas_bundle_path, tiny_bundle, slice_df):
-    from clickbait.classify import ThresholdCrossEntropy, classifier_learner
+    from clickbait.train import ThresholdCrossEntropy, classifier_learner
     from clickbait.datablocks import clas_dataloaders
     assert ThresholdCrossEntropy(thresh=0.3).decodes(torch.tensor([[0.35, 0.65], [0.25, 0.75]])).tolist() == [0, 1]
     clas = load_bundle(clas_bundle_path)

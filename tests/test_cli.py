@@ -11,7 +11,7 @@ import pytest
 from clickbait.bundle import load_bundle
 from clickbait.cli import build_parser, main
 from clickbait.generate import score_headlines
-from clickbait.tokenizer import count_words
+from clickbait.text import count_words
 
 SUBCOMMANDS = ["generate", "score", "classify", "train", "eda", "evaluate"]
 

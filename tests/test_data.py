@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clickbait.data import (HeadlineDataError, HeadlineSourceNotFound, headline_stats, holdout_mask,
+from clickbait.errors import HeadlineDataError, HeadlineSourceNotFound
+from clickbait.data import (headline_stats, holdout_mask,
                             load_chakraborty, load_headlines, plot_headline_stats, split_holdout)
 
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from clickbait.data import HeadlineDataError
+from clickbait.errors import HeadlineDataError
 from clickbait.datablocks import clas_dataloaders, lm_dataloaders
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from clickbait.batch import read_headlines_file
-from clickbait.data import normalise_headline
+from clickbait.text import normalise_headline
 
 HELPERS = Path(__file__).parent / "helpers"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clickbait.data import headline_hash, normalise_headline
-from clickbait.generate import GenerationError, balanced, generate_headlines
-from clickbait.tokenizer import count_words
+from clickbait.text import count_words, headline_hash, normalise_headline
+from clickbait.errors import GenerationError
+from clickbait.generate import balanced, generate_headlines
 
 
 def test_exact_n_and_lengths(tiny_bundle):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from clickbait.bundle import BundleError, load_bundle, save_bundle
+from clickbait.bundle import load_bundle, save_bundle
+from clickbait.errors import BundleError
 from clickbait.generate import score_headlines
 from clickbait.models import PRESETS, build_lm, count_params
 
@@ -125,7 +126,8 @@ def test_resume_after_kill(shared_dir, tmp_path):
 def test_a_stage_keeps_its_best_phase(slice_df, slice_tokenizer, tmp_path):
     """A last phase that validates worse than an earlier one does not get the last word."""
     from clickbait.datablocks import lm_dataloaders
-    from clickbait.train import Phase, fit_phases, lm_learner
+    from clickbait.fit import Phase, fit_phases
+    from clickbait.train import lm_learner
     preset = PRESETS["tiny"]
     dls = lm_dataloaders(slice_df.head(600), slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0)
     learn = lm_learner(dls, preset, path=tmp_path)

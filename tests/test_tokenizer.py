@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from clickbait.data import normalise_headline
-from clickbait.tokenizer import HeadlineCaser, HeadlineTokenizer, TokenizerFileError, count_words, detokenize
+from clickbait.errors import TokenizerFileError
+from clickbait.text import count_words, normalise_headline
+from clickbait.tokenizer import HeadlineCaser, HeadlineTokenizer, detokenize
 
 
 @pytest.fixture(scope="module")

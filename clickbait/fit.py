@@ -1,0 +1,201 @@
+"""The fitting engine under every recipe: one-cycle phases with gradual unfreezing, resumable after a kill,
+on one process or many (torchrun).
+
+`fit_phases` runs a list of `Phase`s on any fastai `Learner`; checkpoints (model + optimizer) are written after
+every epoch and a rerun with the same work folder continues where the last one stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import torch
+from fastai.callback.core import Callback
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner.fit_one_cycle)
+from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.learner import Learner, save_model
+from fastai.text.data import LMDataLoader
+from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib
+
+from .errors import HeadlineDataError
+from .files import atomic_path, write_atomic
+
+__all__ = ["Phase", "distributed", "fit_phases", "on_rank0", "BestModel", "EarlyStop", "ResumeCheckpoint"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One one-cycle fit: which layer groups train (`freeze_to`, None = all), for how long, at what top lr."""
+    epochs: int
+    lr: float
+    freeze_to: int | None = None
+
+
+def on_rank0(write: Callable[[], T]) -> T | None:
+    """Run `write` on rank 0 only (the rank that owns files), then wait for every rank; its result on rank 0."""
+    result = None if rank_distrib() else write()
+    distrib_barrier()
+    return result
+
+
+class _DistributedDL(DistributedDL):
+    """fastai's DistributedDL, whose index broadcast also works on CPU (gloo); fastai's assumes CUDA (nccl)."""
+
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long)
+        t = t.cuda() if torch.distributed.get_backend() == "nccl" else t
+        torch.distributed.broadcast(t, rank)
+        return t.cpu().tolist()
+
+
+class _LMDistributedDL(_DistributedDL):
+    """Each rank gets a contiguous run of whole LM batches: LMDataLoader's batches continue each other's rows
+    (the hidden state carries over) and its last batch is shorter, so a batch must never be split across ranks."""
+
+    def get_idxs(self):
+        idxs = self._broadcast(list(self.dl.get_idxs()), 0)
+        per_rank = len(idxs) // (self.dl.bs * self.world_size) * self.dl.bs
+        if per_rank == 0:
+            raise HeadlineDataError(f"{len(idxs)} LM sequences cannot fill one batch of {self.dl.bs} on each of "
+                             f"{self.world_size} ranks; use more data or a smaller batch size")
+        self.n = self.n_padded = per_rank * self.world_size  # nothing padded, so nothing to trim when gathering
+        return idxs[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+
+class _DistributedTrainer(DistributedTrainer):
+    def _wrap_dl(self, dl):
+        if isinstance(dl, DistributedDL):
+            return dl
+        wrapper = _LMDistributedDL if isinstance(dl, LMDataLoader) else _DistributedDL
+        return wrapper(dl, device=self.learn.model.device)
+
+
+@contextmanager
+def distributed(learn: Learner) -> Iterator[Learner]:
+    """fastai's `distrib_ctx` for CPU or GPU ranks started by torchrun/accelerate; a no-op in a single process.
+
+    Gradients are averaged by torch DDP (through accelerate), validation metrics are gathered over all ranks.
+    """
+    if num_distrib() <= 1:
+        yield learn
+        return
+    learn.add_cb(_DistributedTrainer(sync_bn=False, cpu=not torch.cuda.is_available()))
+    try:
+        yield learn
+    finally:
+        learn.detach_distributed()
+
+
+class _Progress:
+    """`progress.json` in the work dir: epochs finished and best validation loss per stage phase. Atomic writes."""
+
+    def __init__(self, work: Path):
+        self.file = work / "progress.json"
+        self.state = json.loads(self.file.read_text()) if self.file.exists() else {}
+
+    def epochs_done(self, key: str) -> int:
+        return self.state.get(key, {}).get("epochs", 0)
+
+    def best(self, key: str) -> float | None:
+        return self.state.get(key, {}).get("best")
+
+    def mark(self, key: str, epochs: int, best: float | None) -> None:
+        self.state[key] = {"epochs": epochs, "best": best}
+        if rank_distrib():  # rank 0 keeps the files; every rank keeps the same state in memory
+            return
+        write_atomic(self.file, json.dumps(self.state, indent=1))
+
+
+class _SkipAware:
+    """Ignore the epochs that fastai's `SkipToEpoch` cancels when a fit resumes at `start_epoch`."""
+
+    def before_epoch(self):
+        self.skipped = False
+
+    def after_cancel_epoch(self):
+        self.skipped = True
+
+    def after_epoch(self):
+        if not self.skipped:
+            super().after_epoch()
+
+
+class BestModel(_SkipAware, SaveModelCallback):
+    """fastai's SaveModelCallback (keeps the best epoch), resumable."""
+
+
+class EarlyStop(_SkipAware, EarlyStoppingCallback):
+    """fastai's EarlyStoppingCallback, resumable."""
+
+
+class ResumeCheckpoint(_SkipAware, Callback):
+    """After every epoch: save model + optimizer atomically, append the epoch to the history CSV, record progress."""
+    order = SaveModelCallback.order + 1
+
+    def __init__(self, progress: _Progress, key: str, fname: str, history: Path, best: BestModel):
+        self.progress, self.key, self.fname, self.history, self.tracker = progress, key, fname, history, best
+
+    def after_epoch(self):
+        if self.skipped or rank_distrib():
+            return
+        final = self.learn.path / self.learn.model_dir / f"{self.fname}.pth"
+        with atomic_path(final) as tmp:  # a kill mid-save leaves the previous checkpoint intact
+            save_model(tmp, self.learn.model, self.learn.opt, with_opt=True)
+        names, values = self.recorder.metric_names[1:-1], self.recorder.values[-1]
+        new_file = not self.history.exists()
+        with open(self.history, "a", encoding="utf-8") as f:
+            if new_file:
+                f.write(",".join(["phase", "epoch", *names]) + "\n")
+            f.write(",".join([self.key, str(self.epoch), *(f"{v:.5f}" for v in values)]) + "\n")
+        self.progress.mark(self.key, self.epoch + 1, float(self.tracker.best))
+
+
+def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
+               patience: int = 2, log: Callable[[str], None] = print) -> LMLearner:
+    """Fit `phases` in order with one-cycle schedules; the result is the best-validated phase's best epoch.
+
+    Each phase starts from the previous phase's best epoch; finished phases are skipped when a fit resumes."""
+    work = Path(work)
+    progress = _Progress(work)
+    for i, phase in enumerate(phases):
+        key = f"{stage}/{i}"
+        done = progress.epochs_done(key)
+        if done >= phase.epochs:
+            continue
+        if phase.freeze_to is None:
+            learn.unfreeze()
+        else:
+            learn.freeze_to(phase.freeze_to)
+        if done:
+            learn.load(f"{stage}_p{i}_last", with_opt=True)
+            log(f"resuming {stage} phase {i} at epoch {done}/{phase.epochs}")
+        elif i > 0:
+            learn.load(f"{stage}_p{i - 1}_final", with_opt=False)
+        # Discriminative rates: each lower layer group learns 2.6x slower (ULMFiT).
+        lr = slice(phase.lr / 2.6 ** 4, phase.lr) if phase.freeze_to != -1 else phase.lr
+        best = BestModel(monitor="valid_loss", fname=f"{stage}_p{i}_best", reset_on_fit=False)
+        best.best = progress.best(key) if done else None
+        cbs = [best, EarlyStop(monitor="valid_loss", patience=patience),
+               ResumeCheckpoint(progress, key, f"{stage}_p{i}_last", work / f"{stage}_history.csv", best)]
+        with distributed(learn):
+            learn.fit_one_cycle(phase.epochs, lr, start_epoch=done, cbs=cbs)
+        learn.save(f"{stage}_p{i}_final", with_opt=False)
+        progress.mark(key, phase.epochs, best.best)
+    # A later phase can validate worse than an earlier one (an overfitting last phase): keep the best of all.
+    losses = [progress.best(f"{stage}/{i}") for i in range(len(phases))]
+    best_phase = min(range(len(phases)), key=lambda i: (math.inf if losses[i] is None else losses[i], -i))
+    if best_phase != len(phases) - 1:
+        log(f"{stage}: keeping phase {best_phase}; best valid loss per phase "
+            f"{[None if loss is None else round(loss, 4) for loss in losses]}")
+    learn.load(f"{stage}_p{best_phase}_final", with_opt=False)
+    return learn
+
+
