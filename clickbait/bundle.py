@@ -21,6 +21,7 @@ from torch import nn
 from .errors import BundleError, ClickbaitError, TokenizerFileError
 from .files import read_json
 from .models import LMPreset, build_classifier, build_lm, get_preset
+from .rare import RareWords
 from .text import headline_hash
 from .tokenizer import HeadlineTokenizer
 
@@ -30,6 +31,7 @@ __all__ = ["Bundle", "ModelRef", "save_bundle", "load_bundle", "default_bundle_p
 FORMAT = "clickbait-bundle"
 FORMAT_VERSION = 1
 CONFIG, VOCAB, WEIGHTS, NOVELTY = "config.json", "vocab.json", "model.safetensors", "novelty.safetensors"
+RARE = "rare_words.json"  # LM bundles: the training words outside the vocabulary, to fill the slots the LM marks
 BUNDLED = Path(__file__).resolve().parent / "bundled"
 
 
@@ -41,6 +43,7 @@ class Bundle:
     config: dict
     novelty: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     path: Path | None = None
+    rare_words: RareWords | None = None
 
     @property
     def kind(self) -> str:
@@ -64,9 +67,14 @@ class Bundle:
 ModelRef = Bundle | str | os.PathLike | None
 
 
-def default_bundle_path(kind: str = "lm") -> Path:
-    """Where the package's bundled default model of `kind` lives."""
-    return BUNDLED / ("lm" if kind == "lm" else "classifier")
+DEFAULTS = ("lm", "classifier", "discriminator")
+
+
+def default_bundle_path(name: str = "lm") -> Path:
+    """Where the package's bundled default model `name` ("lm", "classifier" or "discriminator") lives."""
+    if name not in DEFAULTS:
+        raise BundleError(f"no bundled model named {name!r}; the package ships {list(DEFAULTS)}")
+    return BUNDLED / name
 
 
 def data_fingerprint(texts: Iterable[str]) -> str:
@@ -98,11 +106,14 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTokenizer, config: dict,
-                train_texts: Iterable[str] | None = None, overwrite: bool = False, half: bool = True) -> Path:
+                train_texts: Iterable[str] | None = None, overwrite: bool = False, half: bool = True,
+                rare_word_texts: Iterable[str] | None = None) -> Path:
     """Write a bundle directory atomically; an existing bundle is replaced only with `overwrite=True`.
 
     `config` needs `kind` ("lm" or "classifier") and `preset`; classifiers also `classes`.
-    `train_texts` are hashed for novelty checks and fingerprinted.
+    `train_texts` are hashed for novelty checks and fingerprinted. An LM bundle also keeps the rare words (outside
+    the vocabulary) of `rare_word_texts` (default `train_texts`: give the target style's headlines) to fill its
+    `xxunk` slots.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -128,6 +139,9 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
         tokenizer.save(tmp / VOCAB)
         save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
         save_file({"hashes": torch.from_numpy(hashes)}, str(tmp / NOVELTY), metadata={"format": FORMAT})
+        rare_texts = texts if rare_word_texts is None else list(rare_word_texts)
+        if config["kind"] == "lm" and rare_texts:
+            RareWords.learn(tokenizer.tokenize(rare_texts), rare_texts, set(tokenizer.vocab)).save(tmp / RARE)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -203,7 +217,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     if novelty is None:
         raise BundleError(f"{path / NOVELTY}: no 'hashes' tensor")
     model.eval()
-    return Bundle(model=model, tokenizer=tokenizer, config=config, novelty=novelty.numpy(), path=path)
+    rare_words = RareWords.load(path / RARE) if (path / RARE).exists() else None
+    return Bundle(model=model, tokenizer=tokenizer, config=config, novelty=novelty.numpy(), path=path,
+                  rare_words=rare_words)
 
 
 @lru_cache(maxsize=4)
@@ -217,14 +233,15 @@ def _stamp(path: Path) -> tuple:
         if path.is_dir() else ()
 
 
-def resolve_bundle(model: ModelRef, kind: str = "lm") -> Bundle:
-    """A loaded bundle from a Bundle, a path, or None for the package's default of `kind`."""
+def resolve_bundle(model: ModelRef, kind: str = "lm", default: str | None = None) -> Bundle:
+    """A loaded bundle of `kind` from a Bundle, a path, or None for the package's bundled `default` model
+    (by default the one named like `kind`)."""
     if isinstance(model, Bundle):
         bundle = model
     else:
-        path = Path(model) if model is not None else default_bundle_path(kind)
+        path = Path(model) if model is not None else default_bundle_path(default or kind)
         if model is None and not path.exists():
-            raise BundleError(f"no default {kind} bundle is installed at {path}; train one with `make model` "
+            raise BundleError(f"no default {default or kind} bundle is installed at {path}; train one with `make model` "
                               f"or pass model=PATH")
         bundle = _load_cached(str(path.resolve()), _stamp(path))
     if bundle.kind != kind:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from .bundle import ModelRef, resolve_bundle
 from .errors import BundleError
 from .models import length_sorted_batches
 
-__all__ = ["threshold_labels", "classify_headlines", "clickbait_score", "clickbait_scorer"]
+__all__ = ["threshold_labels", "classify_headlines", "clickbait_score", "clickbait_scorer", "realness_odds"]
 
 
 def threshold_labels(probs: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -62,3 +63,12 @@ def clickbait_scorer(classifier: ModelRef = None) -> Callable[[list[str]], list[
     """texts -> clickbait probabilities, from a classifier bundle (default: the bundled one)."""
     bundle = resolve_bundle(classifier, "classifier")
     return lambda texts: clickbait_score(texts, bundle) if texts else []
+
+
+def realness_odds(headlines: Iterable[str], model: ModelRef) -> np.ndarray:
+    """D / (1 - D) per headline, D a discriminator bundle's probability that it is `real` (not generated)."""
+    bundle = resolve_bundle(model, "classifier")
+    if bundle.classes != ["generated", "real"]:
+        raise BundleError(f"{bundle.path or 'discriminator'}: classes {bundle.classes} are not ['generated', 'real']")
+    real = classify_headlines(headlines, bundle)["real"].to_numpy(dtype=np.float64)
+    return real / np.clip(1 - real, 1e-9, None)

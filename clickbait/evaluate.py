@@ -7,9 +7,10 @@ from typing import Iterable, Sequence
 
 from .bundle import resolve_bundle
 from .generate import GenerationRequest, generate_from
-from .text import count_words, normalise_headline, word_tokens
+from .text import count_words, grammar_slips, normalise_headline, word_tokens
 
-__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "ngrams"]
+__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "ngrams", "slip_rate",
+           "discriminator_accuracy"]
 
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
@@ -28,6 +29,29 @@ def copy_rate(texts: Sequence[str], train_texts: Iterable[str], n: int = 5) -> f
     """Share of `texts` containing any n-gram (default 5 words) of a training headline."""
     train = set().union(*(ngrams(t, n) for t in train_texts))
     return sum(bool(ngrams(t, n) & train) for t in texts) / max(len(texts), 1)
+
+
+def slip_rate(texts: Sequence[str]) -> float:
+    """Share of `texts` with at least one grammar slip (`clickbait.text.grammar_slips`)."""
+    return sum(bool(grammar_slips(t)) for t in texts) / max(len(texts), 1)
+
+
+def discriminator_accuracy(real: Sequence[str], generated: Sequence[str], analyzer: str = "word",
+                           folds: int = 5, seed: int = 0) -> float:
+    """5-fold cross-validated accuracy of a TF-IDF logistic regression telling `real` from `generated` headlines
+    (equal numbers of each are used): 0.5 means it cannot tell them apart. `analyzer` "word" uses word 1-2-grams,
+    "char" character 2-5-grams within word boundaries."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    size = min(len(real), len(generated))
+    texts, labels = list(real[:size]) + list(generated[:size]), [1] * size + [0] * size
+    grams = (1, 2) if analyzer == "word" else (2, 5)
+    model = make_pipeline(TfidfVectorizer(analyzer="word" if analyzer == "word" else "char_wb", ngram_range=grams,
+                                          sublinear_tf=True), LogisticRegression(max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(model, texts, labels, cv=cv).mean())
 
 
 @dataclass

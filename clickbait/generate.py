@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .bundle import Bundle, ModelRef, resolve_bundle
-from .classify import clickbait_scorer
+from .bundle import Bundle, ModelRef, default_bundle_path, resolve_bundle
+from .classify import clickbait_scorer, realness_odds
 from .errors import GenerationError
 from .models import score_ids
-from .text import WORD, clean_headline, count_words, has_word_char, headline_hash
+from .text import WORD, clean_headline, count_words, fix_articles, has_word_char, headline_hash
 from .tokenizer import STYLES, detokenize, glues_left, glues_right
 
 __all__ = ["GenerationRequest", "HeadlineSampler", "generate_headlines", "score_headlines", "DEFAULT_BANNED_WORDS",
@@ -69,6 +69,10 @@ class GenerationRequest:
 
     The API, the CLI and batch jobs fill it in; `sampler()` builds what serves it. `seed=None` means a random
     seed, drawn by `seeded()`. `banned_words` (lowercase words) replaces the default list; None disables it.
+    `rare_words` fills the LM's out-of-vocabulary slots with rare training words; `realism` keeps candidates by
+    discriminator rejection sampling (`discriminator`, default the bundled one for the bundled LM). Both are off
+    by default: they make headlines more varied and harder to tell from real by n-gram statistics, but read worse
+    (see the README's realism table).
     """
     n: int = 20
     min_len: int = 4
@@ -84,8 +88,11 @@ class GenerationRequest:
     banned_words: frozenset[str] | None = DEFAULT_BANNED_WORDS
     min_score: float | None = None
     rerank: bool = False
+    rare_words: bool = False
+    realism: bool = False
     model: ModelRef = None
     classifier: ModelRef = None
+    discriminator: ModelRef = None
 
     def __post_init__(self):
         if not _is_int(self.n):
@@ -111,6 +118,9 @@ class GenerationRequest:
             raise GenerationError(f"seed must be an int or None, got {type(self.seed).__name__}")
         if self.min_score is not None and not 0 <= self.min_score <= 1:
             raise GenerationError(f"min_score is a probability in [0, 1], got {self.min_score}")
+        for name in ("unique", "novel", "rerank", "rare_words", "realism"):
+            if not isinstance(getattr(self, name), bool):
+                raise GenerationError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.banned_words is not None:
             object.__setattr__(self, "banned_words", frozenset(w.lower() for w in self.banned_words))
 
@@ -127,16 +137,30 @@ class GenerationRequest:
         """JSON-ready fields: what a batch job records to check that a resume continues the same request."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy a Bundle
         out["banned_words"] = None if self.banned_words is None else sorted(self.banned_words)
-        out["model"], out["classifier"] = _model_name(self.model), _model_name(self.classifier)
+        for name in ("model", "classifier", "discriminator"):
+            out[name] = _model_name(out[name])
         return out
 
     def sampler(self, stream: tuple[int, ...] = (), start: int = 0, seen: set[int] | None = None) -> HeadlineSampler:
         """The sampler serving this request: random stream `(seed, *stream)`, from candidate `start`, skipping the
         `headline_hash`es in `seen` (a resumed job's earlier output)."""
         request = self.seeded()
+        lm = resolve_bundle(request.model, "lm")
         scorer = clickbait_scorer(request.classifier) if request.scored else None
-        return HeadlineSampler(resolve_bundle(request.model, "lm"), request, stream=stream, start=start, seen=seen,
-                               scorer=scorer)
+        return HeadlineSampler(lm, request, stream=stream, start=start, seen=seen, scorer=scorer,
+                               discriminator=self._discriminator(lm))
+
+    def _discriminator(self, lm: Bundle) -> Bundle | None:
+        # The realism filter needs a discriminator trained on this LM's own output: the one given, else the
+        # bundled one for the bundled LM; any other LM goes unfiltered.
+        if not self.realism:
+            return None
+        if self.discriminator is not None:
+            return resolve_bundle(self.discriminator, "classifier")
+        bundled = default_bundle_path("discriminator")
+        if lm.path is not None and lm.path.resolve() == default_bundle_path("lm").resolve() and bundled.exists():
+            return resolve_bundle(None, "classifier", "discriminator")
+        return None
 
 
 def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -147,13 +171,16 @@ def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
 class _TokenTable:
     """Per-vocab-token facts the decoding loop needs as tensors: letters/digits, glue, and banned ids."""
 
-    def __init__(self, bundle: Bundle, banned: frozenset[str]):
+    def __init__(self, bundle: Bundle, banned: frozenset[str], rare_words: bool):
         vocab = bundle.tokenizer.vocab
-        self.alnum = torch.tensor([has_word_char(t) and not t.startswith("xx") for t in vocab])
+        # With rare words, `xxunk` is a slot that a rare word fills after sampling: it is drawn, and is a word.
+        writable = {"xxeos", "xxunk"} if rare_words else {"xxeos"}
+        self.alnum = torch.tensor([(has_word_char(t) and not t.startswith("xx")) or (t == "xxunk" and rare_words)
+                                   for t in vocab])
         self.glue_left = torch.tensor([glues_left(t) for t in vocab])
         self.glue_right = torch.tensor([glues_right(t) for t in vocab])
         self.eos = bundle.tokenizer.o2i["xxeos"]
-        never = [i for i, t in enumerate(vocab) if t.startswith("xx") and t != "xxeos"]
+        never = [i for i, t in enumerate(vocab) if t.startswith("xx") and t not in writable]
         never += [i for i, t in enumerate(vocab) if t in banned]
         self.never = torch.tensor(sorted(set(never)), dtype=torch.long)
 
@@ -239,8 +266,9 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
 
 
 def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[str], style: str) -> str:
-    """Detokenize and recase; the caller's prefix is kept exactly as written (casing included)."""
-    text = bundle.tokenizer.caser.apply(detokenize(prefix_tokens + body), style)
+    """Detokenize, recase and make articles agree; the caller's prefix is kept exactly as written (casing
+    included)."""
+    text = fix_articles(bundle.tokenizer.caser.apply(detokenize(prefix_tokens + body), style))
     head = detokenize(prefix_tokens)
     if prefix and text.lower().startswith(head):
         # Casing works per space-separated chunk and keeps lengths, so the prefix's span is known exactly;
@@ -262,7 +290,8 @@ def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str]
 
 def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -> torch.Tensor:
     # One generator per candidate index: candidate k draws the same numbers whatever the batch size.
-    return torch.from_numpy(np.stack([np.random.default_rng([*entropy, k]).random(steps)
+    # The first `steps` numbers draw tokens, the next `steps` fill rare-word slots.
+    return torch.from_numpy(np.stack([np.random.default_rng([*entropy, k]).random(2 * steps)
                                       for k in range(start, start + rows)]))
 
 
@@ -276,14 +305,18 @@ class HeadlineSampler:
     """
 
     def __init__(self, bundle: Bundle, request: GenerationRequest, *, stream: tuple[int, ...] = (), start: int = 0,
-                 seen: set[int] | None = None, scorer: Callable[[list[str]], list[float]] | None = None):
+                 seen: set[int] | None = None, scorer: Callable[[list[str]], list[float]] | None = None,
+                 discriminator: Bundle | None = None):
         if request.scored and scorer is None:
             raise GenerationError("min_score and rerank need a scorer (texts -> clickbait probabilities)")
         if request.seed is None:
             raise GenerationError("a sampler needs a seeded request (request.seeded())")
-        self.bundle, self.request, self.scorer = bundle, request, scorer
+        self.bundle, self.request, self.scorer, self.discriminator = bundle, request, scorer, discriminator
+        if discriminator is not None and not discriminator.config.get("odds_scale", 0) > 0:
+            raise GenerationError(f"{discriminator.path}: not a realism discriminator (no positive odds_scale)")
         self.banned = request.banned_words or frozenset()
-        self.table = _TokenTable(bundle, self.banned)
+        self.rare_words = bundle.rare_words if request.rare_words else None
+        self.table = _TokenTable(bundle, self.banned, self.rare_words is not None)
         self.prefix = clean_headline(request.prefix or "")
         self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix,
                                                                                     request.max_len)
@@ -293,7 +326,7 @@ class HeadlineSampler:
         self.kept = 0  # headlines given out by this sampler: with the candidates it drew, the rate that sizes batches
         self.drawn = 0
         self.rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0,
-                             below_min_score=0)
+                             unrealistic=0, below_min_score=0)
         self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
 
     def _reason_to_reject(self, text: str, words: int, key: int) -> str | None:
@@ -313,25 +346,37 @@ class HeadlineSampler:
     def _batch(self, rows: int) -> list[tuple[int, str, int, int, float]]:
         """Candidates `position`..+rows that pass the cheap filters, in index order:
         (index, text, words, headline_hash, log-prob)."""
-        request = self.request
+        request, steps = self.request, self.steps
+        uniforms = _row_uniforms(self.entropy, self.position, rows, steps)
         tokens, done, logprob = _sample_batch(self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue,
-                                              _row_uniforms(self.entropy, self.position, rows, self.steps),
-                                              request.min_len, request.max_len, request)
+                                              uniforms[:, :steps], request.min_len, request.max_len, request)
         vocab, out = self.bundle.tokenizer.vocab, []
         for row in range(rows):
             if not done[row]:
                 self.rejected["too_long"] += 1
                 continue
             ids = tokens[row].tolist()
-            text = _render(self.bundle, self.prefix, self.prefix_tokens,
-                           [vocab[i] for i in ids[:ids.index(self.table.eos)]], request.style)
+            body = [vocab[i] for i in ids[:ids.index(self.table.eos)]]
+            if self.rare_words is not None and "xxunk" in body:
+                body = self.rare_words.fill(self.prefix_tokens[-1:] + body, uniforms[row, steps:].tolist(),
+                                            banned=self.banned)
+                body = body[len(self.prefix_tokens[-1:]):]
+            text = _render(self.bundle, self.prefix, self.prefix_tokens, body, request.style)
             words, key = count_words(text), headline_hash(text)
             reason = self._reason_to_reject(text, words, key)
             if reason:
                 self.rejected[reason] += 1
             else:
                 out.append((self.position + row, text, words, key, float(logprob[row])))
-        return out
+        if self.discriminator is None or not out:
+            return out
+        # Discriminator rejection sampling: keep a candidate with probability min(1, odds of being real / scale),
+        # drawn with the last number of its own stream (the fill never reaches it).
+        odds = realness_odds([text for _, text, *_ in out], self.discriminator)
+        keep = uniforms[[index - self.position for index, *_ in out], -1].numpy() < \
+            odds / self.discriminator.config["odds_scale"]
+        self.rejected["unrealistic"] += int((~keep).sum())
+        return [candidate for candidate, kept in zip(out, keep) if kept]
 
     def _take(self, n: int, batch_size: int, max_attempts: int | None) -> pd.DataFrame:
         max_attempts = max_attempts or max(50 * n, 2000)
@@ -395,8 +440,11 @@ def generate_headlines(
         banned_words: Iterable[str] | None = GenerationRequest.banned_words,
         min_score: float | None = GenerationRequest.min_score,
         rerank: bool = GenerationRequest.rerank,
+        rare_words: bool = GenerationRequest.rare_words,
+        realism: bool = GenerationRequest.realism,
         model: ModelRef = GenerationRequest.model,
         classifier: ModelRef = GenerationRequest.classifier,
+        discriminator: ModelRef = GenerationRequest.discriminator,
         batch_size: int | None = None,
         max_attempts: int | None = None,
         return_scores: bool = False) -> list[str] | pd.DataFrame:
@@ -411,8 +459,9 @@ def generate_headlines(
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
                                 top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
-                                banned_words=banned_words, min_score=min_score, rerank=rerank, model=model,
-                                classifier=classifier)
+                                banned_words=banned_words, min_score=min_score, rerank=rerank,
+                                rare_words=rare_words, realism=realism, model=model, classifier=classifier,
+                                discriminator=discriminator)
     return generate_from(request, batch_size, max_attempts, return_scores)
 
 

@@ -61,3 +61,67 @@ def has_word_char(token: str) -> bool:
 def count_words(text: str) -> int:
     """Words as editors count them: whitespace-separated chunks that hold a letter or digit."""
     return sum(1 for chunk in text.split() if _ALNUM.search(chunk))
+
+
+# ---------------------------------------------------------------------------------------------- grammar
+
+_ARTICLE = re.compile(r"\b([Aa]n?|AN?)(\s+)([\"'\u201c\u2018(]*)([^\W_][\w.'\u2019-]*)")
+# Spelled with a vowel letter but said with a consonant sound ("a unicorn", "a one-off"), and the reverse.
+_CONSONANT_SOUND = re.compile(r"^(?:uni(?!nt|mp|nh|nst|nsp|nd)|use|usu|uti|ura|ure(?!a)|uro|eu|ewe|one\b|once|ufo|uk\b|"
+                              r"ubi|ug?anda|ukr|uber)", re.I)
+_VOWEL_SOUND = re.compile(r"^(?:hour|honest|honou?r|heir|8|11\b|18\b|80s?\b|80\d)", re.I)
+# Acronyms said letter by letter: these letters' names start with a vowel sound (an FBI agent, an MRI).
+_VOWEL_LETTERS = set("AEFHILMNORSX")
+
+
+def wants_an(word: str) -> bool:
+    """True when English writes "an" before `word` (by its sound, not its first letter)."""
+    if len(word) > 1 and word.isupper() and word.isalpha() and len(word) <= 5:
+        said_as_a_word = len(word) >= 4 and any(ch in "AEIOU" for ch in word[1:])  # NASA, FIFA; not NSFW
+        if not said_as_a_word:
+            return word[0] in _VOWEL_LETTERS
+    if _VOWEL_SOUND.match(word):
+        return True
+    if _CONSONANT_SOUND.match(word):
+        return False
+    return word[:1].lower() in "aeiou"
+
+
+def fix_articles(text: str) -> str:
+    """Make each "a"/"an" agree with the sound of the word after it, keeping the article's casing."""
+    def fix(m: re.Match) -> str:
+        article, space, opener, word = m.groups()
+        if word.lower() in _FUNCTION_WORDS:  # "a in": a slip of its own, that no article fixes
+            return m.group(0)
+        right = "an" if wants_an(word) else "a"
+        if article.lower() != right:
+            article = right.upper() if article.isupper() and len(article) > 1 else \
+                (right.capitalize() if article[0].isupper() else right)
+        return article + space + opener + word
+    return _ARTICLE.sub(fix, text)
+
+
+_DETERMINERS = frozenset("a an the your my our their its every".split())
+_PREPOSITIONS = frozenset("of in on at to for with from by about into onto than as".split())
+_DANGLING = frozenset("a an the of in on at to for with from by and or but than as your my our their".split())
+_FUNCTION_WORDS = _DETERMINERS | _PREPOSITIONS | _DANGLING
+
+
+def grammar_slips(text: str) -> list[str]:
+    """The slips a reader trips on, each as a short label with the words involved: an a/an mismatch, a
+    determiner before a preposition or another determiner, a doubled word, a function word left dangling at
+    the end."""
+    tokens = WORD.findall(text)
+    lower = [t.lower() for t in tokens]
+    slips = []
+    for i, (word, nxt) in enumerate(zip(lower, lower[1:])):
+        if word in ("a", "an") and nxt not in _FUNCTION_WORDS and (word == "an") != wants_an(tokens[i + 1]):
+            slips.append(f"a/an: {tokens[i]} {tokens[i + 1]}")
+        if word == nxt and not word.isdigit():
+            slips.append(f"doubled word: {tokens[i]} {tokens[i + 1]}")
+        elif word in _DETERMINERS and (nxt in _PREPOSITIONS or nxt in _DETERMINERS):
+            slips.append(f"determiner before {'a preposition' if nxt in _PREPOSITIONS else 'a determiner'}: "
+                         f"{tokens[i]} {tokens[i + 1]}")
+    if lower and lower[-1] in _DANGLING and not text.rstrip().endswith(("?", '"', "'", "\u201d", ")")):
+        slips.append(f"dangling at the end: {tokens[-1]}")
+    return slips

@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,18 +25,22 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .bundle import BUNDLED, Bundle, ModelRef, resolve_bundle, save_bundle
-from .classify import threshold_labels
+from .classify import realness_odds, threshold_labels
 from .data import load_corpus, split_holdout
 from .datablocks import clas_dataloaders, lm_dataloaders
 from .errors import HeadlineDataError
 from .fit import Phase, fit_phases, on_rank0
+from .generate import GenerationRequest, generate_from
 from .models import LMPreset, get_preset
 from .tokenizer import HeadlineTokenizer
 
 __all__ = ["RecipeConfig", "lm_learner", "train_general_lm", "finetune_target_lm", "save_encoder", "run_recipe",
            "ClassifierConfig", "ThresholdCrossEntropy", "classifier_learner", "distinct_case_marks", "pick_threshold",
-           "train_classifier"]
+           "train_classifier", "train_discriminator"]
 
+
+# Share of generated candidates the realism filter lets through (sets the discriminator's odds scale).
+DISCRIMINATOR_ACCEPTANCE = 0.4
 
 # ------------------------------------------------------------------------------------------------ the LM recipe
 
@@ -142,7 +146,8 @@ def run_recipe(data: str | os.PathLike | pd.DataFrame, out: str | os.PathLike, w
 
     def write() -> None:
         save_encoder(learn, work / "encoder.safetensors")
-        save_bundle(out, learn.model, tokenizer, config, train_texts=train_df["text"], overwrite=overwrite)
+        save_bundle(out, learn.model, tokenizer, config, train_texts=train_df["text"], overwrite=overwrite,
+                    rare_word_texts=target_df["text"] if "target" in metrics else None)
         log(f"bundle written to {out} in {config['train_minutes']} min: {json.dumps(config['metrics'])}")
     on_rank0(write)
     return Path(out)
@@ -272,3 +277,29 @@ def pick_threshold(first_class_probs: np.ndarray, is_first_class: np.ndarray) ->
     return float(best[np.argmin(np.abs(best - 0.5))])
 
 
+
+
+def train_discriminator(real_texts: Sequence[str], *, lm: ModelRef = None, cfg: ClassifierConfig | None = None,
+                        work: str | os.PathLike = "runs/discriminator", out: str | os.PathLike | None = None,
+                        overwrite: bool = False, seed: int = 1, temperature: float = 1.0, rare_words: bool = True,
+                        log: Callable[[str], None] = print) -> Bundle:
+    """A classifier telling real headlines (`real_texts`, training data only) from as many written by the LM (at
+    `temperature`, with `rare_words`), on the LM's encoder: the realism filter's bundle (classes `generated`,
+    `real`). The filter is meant for requests with the same sampling settings."""
+    lm = resolve_bundle(lm, "lm")
+    real_texts = list(real_texts)
+    sampling = dict(temperature=temperature, rare_words=rare_words)
+    fake = generate_from(GenerationRequest(n=len(real_texts), seed=seed, model=lm, **sampling))
+    df = pd.DataFrame({"text": real_texts + fake, "label": ["real"] * len(real_texts) + ["generated"] * len(fake)})
+    log(f"discriminator: {len(real_texts):,} real and {len(fake):,} generated headlines")
+    cfg = cfg or ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(1, 1e-2, freeze_to=-2), Phase(2, 3e-3)])
+    bundle = train_classifier(df, lm=lm, cfg=cfg, work=work, log=log)
+    # Rejection sampling keeps a candidate with probability min(1, w / scale), w = D / (1 - D) its odds of being
+    # real; the scale is set on fresh generated headlines so that about ACCEPTANCE of them pass.
+    probe = generate_from(GenerationRequest(n=2000, seed=seed + 1, model=lm, **sampling))
+    odds = realness_odds(probe, bundle)
+    bundle.config.update(odds_scale=float(np.quantile(odds, 1 - DISCRIMINATOR_ACCEPTANCE)), sampling=sampling)
+    if out is not None:
+        on_rank0(lambda: save_bundle(out, bundle.model, bundle.tokenizer, bundle.config, overwrite=overwrite))
+        bundle.path = Path(out)
+    return bundle

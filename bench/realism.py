@@ -1,0 +1,110 @@
+"""Do generated headlines read as real ones? Real held-out clickbait against the default and the varied settings.
+
+For each sampler, as many headlines as the held-out clickbait slice holds: word and char TF-IDF discriminators
+(5-fold CV accuracy, 0.5 = indistinguishable), distinct-1/2, 5-gram copy rate vs training clickbait, grammar-slip
+rate, exact lengths / unique / novel, and headlines/s. "real vs real" pits held-out clickbait against as many
+training clickbait headlines. `--neural` adds a fastai classifier on the LM encoder trained to tell real from
+generated (training-slice real + one generated set; tested on held-out real + a fresh generated set).
+
+    .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9"] [--neural]
+"""
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from clickbait.bundle import resolve_bundle
+from clickbait.data import load_chakraborty, split_holdout
+from clickbait.evaluate import copy_rate, discriminator_accuracy, distinct_n, slip_rate
+from clickbait.generate import GenerationRequest, generate_from
+from clickbait.text import count_words, normalise_headline
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
+SAMPLERS = [("default (T=0.8, top-p 0.95)", {}),
+            ("T=1.0", dict(temperature=1.0)),
+            ("T=1.0, rare words", dict(temperature=1.0, rare_words=True)),
+            ("T=1.0, rare words, realism filter", dict(temperature=1.0, rare_words=True, realism=True))]
+
+
+def parse_extra(spec: str) -> tuple[str, dict]:
+    name, _, options = spec.partition(":")
+    values = {}
+    for pair in filter(None, options.split(",")):
+        key, value = pair.split("=")
+        default = getattr(GenerationRequest, key)
+        values[key] = (None if value == "None" else value == "True" if isinstance(default, bool)
+                       else type(default or 0.0)(value))
+    return name, values
+
+
+def neural_discriminator(real_train, gen_train, real_test, gen_test, lm) -> float:
+    """Accuracy of a fastai classifier (LM encoder) on held-out real vs a fresh generated set."""
+    from clickbait.classify import classify_headlines
+    from clickbait.fit import Phase
+    from clickbait.train import ClassifierConfig, train_classifier
+    df = pd.DataFrame({"text": list(real_train) + list(gen_train),
+                       "label": ["real"] * len(real_train) + ["generated"] * len(gen_train)})
+    cfg = ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(2, 5e-3)], case_marks=False)
+    bundle = train_classifier(df, lm=lm, cfg=cfg, work="bench/out/neural-disc", log=lambda s: None)
+    pred = classify_headlines(list(real_test) + list(gen_test), bundle)["label"]
+    truth = ["real"] * len(real_test) + ["generated"] * len(gen_test)
+    return float((pred.values == pd.Series(truth).values).mean())
+
+
+def row(name, texts, real, train_target, seconds=None, request=None, bundle=None, measured=None) -> dict:
+    """Discriminators on `texts` against `real`; the other measures on `measured` (default `texts`)."""
+    measured = texts if measured is None else measured
+    out = {"sampler": name, "n": len(texts),
+           "disc_word": discriminator_accuracy(real, texts, "word"),
+           "disc_char": discriminator_accuracy(real, texts, "char"),
+           "distinct_1": distinct_n(measured, 1), "distinct_2": distinct_n(measured, 2),
+           "copy_rate": copy_rate(measured, train_target), "slips": slip_rate(measured)}
+    if request is not None:
+        out.update(exact_len=sum(request.min_len <= count_words(t) <= request.max_len for t in texts) / len(texts),
+                   unique=len({normalise_headline(t) for t in texts}) / len(texts),
+                   novel=float(bundle.is_novel(texts).mean()), per_s=len(texts) / seconds)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(SHARED))
+    p.add_argument("--model", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra", action="append", default=[], help="another sampler: NAME:field=value,...")
+    p.add_argument("--no-defaults", action="store_true", help="only the --extra samplers")
+    p.add_argument("--neural", action="store_true")
+    p.add_argument("--samples", type=int, default=0, help="print this many headlines of each sampler")
+    args = p.parse_args()
+    train, held = split_holdout(load_chakraborty(args.data))
+    real = held[held.label == "clickbait"]["text"].tolist()
+    train_target = train[train.label == "clickbait"]["text"]
+    bundle = resolve_bundle(args.model, "lm")
+    n = len(real)
+    print(f"held-out clickbait: {n:,} headlines; every sampler writes as many (4..15 words, seed {args.seed})")
+    rows = [row("real vs real", train_target.sample(n, random_state=0).tolist(), real, train_target, measured=real)]
+    samplers = [] if args.no_defaults else list(SAMPLERS)
+    samplers += [parse_extra(spec) for spec in args.extra]
+    generated = {}
+    for name, options in samplers:
+        request = GenerationRequest(n=n, seed=args.seed, model=bundle, **options)
+        start = time.time()
+        texts = generate_from(request)
+        generated[name] = texts
+        rows.append(row(name, texts, real, train_target, time.time() - start, request, bundle))
+        if args.samples:
+            print(f"--- {name}", *texts[:args.samples], sep="\n")
+    table = pd.DataFrame(rows).set_index("sampler")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(table)
+    if args.neural:
+        real_train = train_target.sample(3000, random_state=1).tolist()
+        for name, options in samplers:
+            fresh = generate_from(GenerationRequest(n=3000 + n, seed=args.seed + 1, model=bundle, **options))
+            acc = neural_discriminator(real_train, fresh[:3000], real, fresh[3000:], bundle)
+            print(f"neural discriminator (fastai, LM encoder), {name}: {acc:.3f}")
+
+
+if __name__ == "__main__":
+    main()

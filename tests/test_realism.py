@@ -1,0 +1,112 @@
+"""Realistic headlines: grammar-slip detector, article agreement, rare words for xxunk, the realism filter."""
+import json
+import re
+
+import pytest
+
+from clickbait.bundle import load_bundle
+from clickbait.errors import BundleError, GenerationError
+from clickbait.evaluate import discriminator_accuracy, slip_rate
+from clickbait.generate import generate_headlines
+from clickbait.rare import RareWords
+from clickbait.text import fix_articles, grammar_slips, wants_an, words
+
+
+@pytest.mark.parametrize("text, slips", [
+    ("19 Signs You're in an Dead", ["a/an: an Dead"]),
+    ("How to Avoid a in a City", ["determiner before a preposition: a in"]),
+    ("We Ranked the the Best Pizzas", ["doubled word: the the"]),
+    ("Meet Your the Dog", ["determiner before a determiner: Your the"]),
+    ("These Men Tried to Find the", ["dangling at the end: the"]),
+    ("17 Things You Only Know If You Grew Up With", ["dangling at the end: With"]),
+    ("An Hour With an FBI Agent and a Unicorn", []),
+    ("Which of These Dogs Is Yours?", []),
+    ("What Is This", []),
+    ("Who Do You Belong To?", []),
+    ("24 Hours in an 11-Year-Old's Life", []),
+])
+def test_grammar_slips_on_hand_written_cases(text, slips):
+    assert grammar_slips(text) == slips
+
+
+def test_fix_articles_follows_the_sound_and_keeps_casing():
+    assert fix_articles("A Honest Man Bought An Unicorn Of A Apple") == "An Honest Man Bought A Unicorn Of An Apple"
+    assert fix_articles('a "amazing" night with an NBA star') == 'an "amazing" night with an NBA star'
+    assert fix_articles("How to Avoid a in a City") == "How to Avoid a in a City"  # no word to agree with
+    assert wants_an("MRI") and not wants_an("NASA") and not wants_an("European") and wants_an("8-year-old")
+    assert slip_rate(["an Dead Man", "a Dead Man", "A Dog"]) == pytest.approx(1 / 3)
+
+
+def test_discriminator_accuracy_tells_different_sets_apart():
+    real = [f"{i} Dogs Who Are Very Good Boys" for i in range(60)]
+    same = [f"{i} Dogs Who Are Very Good Girls" for i in range(60)]
+    other = [f"Senate passes budget bill number {i}" for i in range(60)]
+    assert discriminator_accuracy(real, other) > 0.95
+    assert discriminator_accuracy(real, same, "char") > discriminator_accuracy(real, real[::-1], "char")
+
+
+def test_rare_words_fill_xxunk_slots_with_words_outside_the_vocabulary(tiny_bundle):
+    # whole words of 3+ letters: "U.s" splits into pieces that a rare word may equal
+    rare = {w.lower() for w in tiny_bundle.rare_words.words if len(w) >= 3} - set(tiny_bundle.tokenizer.vocab)
+    assert len(rare) > 100
+
+    def rare_used(headlines):
+        return {w for h in headlines for w in words(h) if w in rare}
+
+    out = generate_headlines(200, model=tiny_bundle, seed=0, temperature=1.0, rare_words=True)
+    assert not any("xx" in h.lower() for h in out)
+    assert len(rare_used(out)) >= 5, "headlines should use words outside the vocabulary"
+    assert not rare_used(generate_headlines(200, model=tiny_bundle, seed=0, temperature=1.0, rare_words=False))
+
+
+def test_rare_words_are_never_banned_ones():
+    table = RareWords(["kale", "quinoa"], counts=__import__("numpy").array([100.0, 1.0]))
+    picks = {table.fill(["xxbos", "xxunk", "xxeos"], [u / 50], banned=frozenset({"kale"}))[1] for u in range(50)}
+    assert picks == {"quinoa"}
+
+
+def test_a_corrupt_rare_word_table_is_our_error(tiny_bundle_path, tmp_path):
+    import shutil
+    copy = tmp_path / "lm"
+    shutil.copytree(tiny_bundle_path, copy)
+    (copy / "rare_words.json").write_text("{not json")
+    with pytest.raises(BundleError, match="rare_words.json: corrupt"):
+        load_bundle(copy)
+    state = json.loads((tiny_bundle_path / "rare_words.json").read_text())
+    state["counts"] = state["counts"][:-1]
+    (copy / "rare_words.json").write_text(json.dumps(state))
+    with pytest.raises(BundleError, match="inconsistent"):
+        load_bundle(copy)
+
+
+@pytest.fixture(scope="module")
+def tiny_discriminator(slice_df, tiny_bundle, tmp_path_factory):
+    from clickbait.fit import Phase
+    from clickbait.train import ClassifierConfig, train_discriminator
+    real = slice_df[slice_df.label == "clickbait"]["text"]
+    cfg = ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(1, 1e-2)], bs=64)
+    out = tmp_path_factory.mktemp("disc") / "bundle"
+    train_discriminator(real, lm=tiny_bundle, cfg=cfg, work=tmp_path_factory.mktemp("disc-work"), out=out,
+                        log=lambda s: None)
+    return out
+
+
+def test_realism_filter_is_a_safe_bundle_and_keeps_same_seed_same_headlines(tiny_bundle, tiny_discriminator):
+    files = sorted(p.name for p in tiny_discriminator.iterdir())
+    assert files == ["config.json", "model.safetensors", "novelty.safetensors", "vocab.json"]
+    disc = load_bundle(tiny_discriminator)
+    assert disc.classes == ["generated", "real"] and disc.config["odds_scale"] > 0
+    varied = dict(temperature=1.0, rare_words=True, realism=True)
+    a = generate_headlines(40, model=tiny_bundle, seed=3, discriminator=disc, batch_size=7, **varied)
+    b = generate_headlines(40, model=tiny_bundle, seed=3, discriminator=disc, batch_size=64, **varied)
+    unfiltered = generate_headlines(40, model=tiny_bundle, seed=3, **{**varied, "realism": False})
+    assert a == b and a != unfiltered
+    sampler = __import__("clickbait.generate", fromlist=["GenerationRequest"]).GenerationRequest(
+        n=40, model=tiny_bundle, seed=3, discriminator=disc, **varied).sampler()
+    sampler.take(40)
+    assert sampler.rejected["unrealistic"] > 0
+
+
+def test_a_classifier_is_not_a_discriminator(tiny_bundle, clas_bundle_path):
+    with pytest.raises(GenerationError, match="not a realism discriminator"):
+        generate_headlines(5, model=tiny_bundle, discriminator=clas_bundle_path, realism=True)
