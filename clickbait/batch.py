@@ -8,9 +8,11 @@ what an uninterrupted one would. Under torchrun each rank writes its own shard a
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +25,7 @@ from .files import write_atomic
 from .generate import GenerationRequest, HeadlineSampler
 from .text import headline_hash
 
-__all__ = ["write_headlines", "iter_chunks", "read_headlines_file", "spreadsheet_safe", "FORMATS"]
+__all__ = ["write_headlines", "exclusive", "iter_chunks", "read_headlines_file", "spreadsheet_safe", "FORMATS"]
 
 FORMATS = (".csv", ".jsonl", ".txt")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -102,8 +104,9 @@ class _JobFiles:
         self.path, self.suffix = path, _suffix(path)
         self.state_file = _state_file(path)
         job = request.to_dict()
+        _check_output(path, overwrite)
         if resume and self.state_file.exists():
-            self.state = json.loads(self.state_file.read_text())
+            self.state = _read_state(self.state_file, path)
             if self.state["job"] != job:
                 diff = {k: (v, job.get(k)) for k, v in self.state["job"].items() if job.get(k) != v}
                 raise JobError(f"{path}: --resume with other options than the job it continues (was, now): {diff}")
@@ -114,7 +117,8 @@ class _JobFiles:
                     else "pass resume/--resume to continue an unfinished job")
             raise OutputExistsError(f"{path} exists; {hint}, or overwrite/--force to replace it")
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                path.unlink()  # --force replaces the link itself, never the file it points to
             header = ",".join(columns) + "\n" if self.suffix == ".csv" else ""
             path.write_text(header, encoding="utf-8")
             self.state = {"job": job, "lines": 0, "bytes": len(header.encode()), "next_index": 0}
@@ -125,18 +129,51 @@ class _JobFiles:
         write_atomic(self.state_file, json.dumps(self.state))
 
     def append(self, rows: pd.DataFrame, next_index: int) -> None:
-        """Write `rows` in one append, flush them to disk, then record how far the job got."""
+        """Write `rows` in one append, flush them to disk, then record how far the job got. A write that fails
+        (a full disk) leaves the record where it was, so a resume truncates the partial chunk."""
         data = _encode(rows, self.suffix).encode("utf-8")
-        _write_all(self.fd, data)
-        os.fsync(self.fd)
+        try:
+            _write_all(self.fd, data)
+            os.fsync(self.fd)
+        except OSError as e:
+            os.close(self.fd)
+            raise JobError(f"{self.path}: writing failed ({e.strerror or e}) after {self.state['lines']:,} "
+                           f"headlines; free space, then rerun with --resume to continue") from None
         self.state.update(lines=self.state["lines"] + len(rows), bytes=self.state["bytes"] + len(data),
                           next_index=next_index)
         self._record()
 
     def finish(self) -> None:
-        """Close the output; the progress file goes, since the job is complete."""
+        """Close the output; the progress file becomes `<out>.job.json`, the record of the finished job."""
         os.close(self.fd)
-        self.state_file.unlink()
+        os.replace(self.state_file, _job_file(self.path))
+
+
+def _check_output(path: Path, overwrite: bool) -> None:
+    """Refuse outputs that cannot be (or must not be) written: a folder, a missing folder, a symlink unless
+    `overwrite` (which then replaces the link, not its target)."""
+    if not path.parent.is_dir():
+        raise JobError(f"{path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise JobError(f"{path}: is a folder; give a file name ending in {', '.join(FORMATS)}")
+    if path.is_symlink() and not overwrite:
+        raise JobError(f"{path}: is a symbolic link; pass overwrite/--force to replace the link itself")
+
+
+def _read_state(state_file: Path, path: Path) -> dict:
+    """A progress file, checked: a broken one is our error, and the output is left as it is."""
+    hint = f"delete it and rerun with --force to start {path.name} over"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        lines, size, index, job = state["lines"], state["bytes"], state["next_index"], state["job"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise JobError(f"{state_file}: not a readable progress file ({type(e).__name__}: {e}); {hint}") from None
+    if not (all(isinstance(v, int) and v >= 0 for v in (lines, size, index)) and isinstance(job, dict)):
+        raise JobError(f"{state_file}: progress file has bad values; {hint}")
+    if not path.exists() or size > path.stat().st_size:
+        raise JobError(f"{state_file}: records {size:,} bytes written, but {path} holds "
+                       f"{path.stat().st_size if path.exists() else 0:,}; {hint}")
+    return state
 
 
 def _seen_hashes(path: Path) -> set[int]:
@@ -145,6 +182,21 @@ def _seen_hashes(path: Path) -> set[int]:
 
 def _columns(request: GenerationRequest) -> list[str]:
     return ["text", "words", "log_prob"] + (["clickbait"] if request.scored else [])
+
+
+def _job_file(path: Path) -> Path:
+    return path.with_name(path.name + ".job.json")
+
+
+def _finished_with(path: Path, request: GenerationRequest) -> None:
+    """Refuse to report a finished output as done for a request other than the one that wrote it."""
+    record = _job_file(path)
+    if not record.exists():
+        return
+    job = _read_state(record, path)["job"]
+    if job != request.to_dict():
+        diff = {k: (v, request.to_dict().get(k)) for k, v in job.items() if request.to_dict().get(k) != v}
+        raise JobError(f"{path}: finished by a job with other options (was, now): {diff}; pass --force to replace it")
 
 
 def _complete(path: Path, n: int) -> bool:
@@ -163,10 +215,37 @@ def iter_chunks(sampler: HeadlineSampler, n: int, chunk_size: int = 1000,
         yield sampler.take(min(chunk_size, n - start))
 
 
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `<path>.lock` (fcntl.flock) for the block; a second job on `path` is refused.
+
+    The lock file stays: removing it would let a waiting job lock a file nobody else sees."""
+    lock = path.with_name(path.name + ".lock")
+    if not path.parent.is_dir():
+        raise JobError(f"{path}: the folder {path.parent} does not exist")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JobError(f"{path}: another job is writing it (it holds {lock.name}); wait for it or stop it") from None
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process is killed
+
+
 def _run(path: Path, request: GenerationRequest, n: int, stream: tuple[int, ...], resume: bool, overwrite: bool,
          chunk_size: int, progress: bool, seen: set[int] | None = None) -> int:
     """Generate until `path` holds `n` headlines (none of them in `seen`); returns the number written."""
+    with exclusive(path):
+        return _run_locked(path, request, n, stream, resume, overwrite, chunk_size, progress, seen)
+
+
+def _run_locked(path: Path, request: GenerationRequest, n: int, stream: tuple[int, ...], resume: bool,
+                overwrite: bool, chunk_size: int, progress: bool, seen: set[int] | None) -> int:
     if resume and _complete(path, n):
+        _finished_with(path, request)
         return n
     files = _JobFiles(path, request, resume, overwrite, _columns(request))
     seen = set() if seen is None else seen
@@ -186,8 +265,10 @@ def _seeded(request: GenerationRequest, path: Path, resume: bool, world: int) ->
     import torch.distributed as dist
     if request.seed is not None:
         return request
-    states = [_state_file(path)] + [_state_file(_shard(path, 0))] * (world > 1)
-    stored = next((json.loads(f.read_text())["job"]["seed"] for f in states if resume and f.exists()), None)
+    outputs = [path] + [_shard(path, 0)] * (world > 1)
+    records = [(record(out), out) for out in outputs for record in (_state_file, _job_file)]
+    stored = next((_read_state(record, out)["job"]["seed"] for record, out in records if resume and record.exists()),
+                  None)
     seed = [stored if stored is not None else request.seeded().seed]
     if world > 1:
         dist.broadcast_object_list(seed, src=0)
@@ -217,6 +298,7 @@ def write_headlines(path: str | os.PathLike, request: GenerationRequest, *, resu
     rank = dist.get_rank()
     if path.exists() and not overwrite:
         if resume and _complete(path, request.n):
+            _finished_with(path, request)
             return request
         raise OutputExistsError(f"{path} exists; pass overwrite/--force to replace it")
     shard = _shard(path, rank)
@@ -224,7 +306,8 @@ def write_headlines(path: str | os.PathLike, request: GenerationRequest, *, resu
          progress and rank == 0)
     dist.barrier()
     if rank == 0:
-        _merge(path, request, [_shard(path, r) for r in range(world)], world, chunk_size)
+        with exclusive(path):
+            _merge(path, request, [_shard(path, r) for r in range(world)], world, chunk_size)
     dist.barrier()
     return request
 
@@ -249,7 +332,15 @@ def _merge(path: Path, request: GenerationRequest, shards: list[Path], world: in
             if path.suffix == ".csv":
                 extra.readline()  # the header
             out.write(extra.read())
-        top_up.unlink()
+        _remove(top_up)
     os.replace(tmp, path)
+    os.replace(_job_file(tmp), _job_file(path))
+    _remove(tmp)
     for shard in shards:
-        shard.unlink()
+        _remove(shard)
+
+
+def _remove(path: Path) -> None:
+    """An internal file (shard, top-up) with its job record and lock, once merged."""
+    for file in (path, _job_file(path), path.with_name(path.name + ".lock")):
+        file.unlink(missing_ok=True)

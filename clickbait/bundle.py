@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -44,6 +45,8 @@ class Bundle:
     novelty: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     path: Path | None = None
     rare_words: RareWords | None = None
+    # fastai's classifier keeps recurrent state on its module: one thread at a time runs it.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -155,8 +158,23 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
     return path
 
 
+MAX_JSON_BYTES = 50 * 1024 * 1024
+# Sizes past these would allocate more memory than any bundle file can fill: refused before building the model.
+MAX_PRESET = {"emb_sz": 4096, "n_hid": 8192, "n_layers": 8}
+
+
+def _regular_file(file: Path) -> Path:
+    # A FIFO or device would block or never end, a huge file would fill memory: refused before reading.
+    if file.exists() and not file.is_file():
+        raise BundleError(f"{file}: not a regular file")
+    if file.exists() and file.stat().st_size > MAX_JSON_BYTES:
+        raise BundleError(f"{file}: {file.stat().st_size:,} bytes, more than a bundle file may hold "
+                          f"({MAX_JSON_BYTES:,})")
+    return file
+
+
 def _read_config(path: Path) -> dict:
-    file = path / CONFIG
+    file = _regular_file(path / CONFIG)
     config = read_json(file, BundleError, f"bundle config (a bundle needs {CONFIG}, {VOCAB}, {WEIGHTS}, {NOVELTY})")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise BundleError(f"{file}: not a clickbait bundle config")
@@ -165,6 +183,12 @@ def _read_config(path: Path) -> dict:
     missing = [k for k in ("kind", "preset", "vocab_size") if k not in config]
     if missing:
         raise BundleError(f"{file}: missing fields {missing}")
+    if config["kind"] not in ("lm", "classifier"):
+        raise BundleError(f"{file}: kind must be 'lm' or 'classifier', got {config['kind']!r}")
+    classes = config.get("classes")
+    if config["kind"] == "classifier" and not (isinstance(classes, list) and len(classes) >= 2 and
+                                               all(isinstance(c, str) for c in classes)):
+        raise BundleError(f"{file}: a classifier config needs 'classes', a list of 2 or more names")
     return config
 
 
@@ -185,6 +209,9 @@ def _load_state(model: nn.Module, tensors: dict[str, torch.Tensor], file: Path) 
         raise BundleError(f"{file}: weights do not match the config's model: missing {missing[:5]}, "
                           f"unexpected {extra[:5]}")
     for name, tensor in tensors.items():
+        if expected[name].is_floating_point() and (not tensor.is_floating_point() or
+                                                   not bool(torch.isfinite(tensor).all())):
+            raise BundleError(f"{file}: {name} must hold finite floating-point weights ({tensor.dtype})")
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise BundleError(f"{file}: {name} has shape {tuple(tensor.shape)}, the config's model needs "
                               f"{tuple(expected[name].shape)} (vocabulary or preset mismatch?)")
@@ -199,25 +226,32 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{path}: no such bundle directory")
     config = _read_config(path)
     try:
-        tokenizer = HeadlineTokenizer.load(path / VOCAB)
+        tokenizer = HeadlineTokenizer.load(_regular_file(path / VOCAB))
     except TokenizerFileError as e:
         raise BundleError(str(e)) from None
+    real_tokens = [t for t in tokenizer.vocab if t != "xxfake"]  # fastai pads the vocabulary with xxfake
+    if len(set(real_tokens)) != len(real_tokens) or not all(isinstance(t, str) for t in real_tokens):
+        raise BundleError(f"{path / VOCAB}: the vocabulary must be distinct str tokens")
     if len(tokenizer) != config["vocab_size"]:
         raise BundleError(f"{path / VOCAB}: {len(tokenizer)} tokens, but {CONFIG} says {config['vocab_size']}")
     try:
         preset: LMPreset = get_preset(config["preset"])
-    except ClickbaitError as e:
-        raise BundleError(f"{path / CONFIG}: {e}") from None
+    except (ClickbaitError, TypeError, ValueError) as e:
+        raise BundleError(f"{path / CONFIG}: bad preset ({e})") from None
+    too_big = {k: getattr(preset, k) for k, limit in MAX_PRESET.items()
+               if not isinstance(getattr(preset, k), int) or not 1 <= getattr(preset, k) <= limit}
+    if too_big:
+        raise BundleError(f"{path / CONFIG}: preset sizes out of range {too_big} (limits {MAX_PRESET})")
     if config["kind"] == "lm":
         model = build_lm(len(tokenizer), preset)
     else:
         model = build_classifier(len(tokenizer), len(config["classes"]), preset, config.get("seq_len", 72))
     _load_state(model, _read_tensors(path / WEIGHTS), path / WEIGHTS)
     novelty = _read_tensors(path / NOVELTY).get("hashes")
-    if novelty is None:
-        raise BundleError(f"{path / NOVELTY}: no 'hashes' tensor")
+    if novelty is None or novelty.dtype != torch.int64 or novelty.dim() != 1:
+        raise BundleError(f"{path / NOVELTY}: needs a 1-d int64 'hashes' tensor")
     model.eval()
-    rare_words = RareWords.load(path / RARE) if (path / RARE).exists() else None
+    rare_words = RareWords.load(_regular_file(path / RARE)) if (path / RARE).exists() else None
     return Bundle(model=model, tokenizer=tokenizer, config=config, novelty=novelty.numpy(), path=path,
                   rare_words=rare_words)
 
@@ -241,8 +275,8 @@ def resolve_bundle(model: ModelRef, kind: str = "lm", default: str | None = None
     else:
         path = Path(model) if model is not None else default_bundle_path(default or kind)
         if model is None and not path.exists():
-            raise BundleError(f"no default {default or kind} bundle is installed at {path}; train one with `make model` "
-                              f"or pass model=PATH")
+            raise BundleError(f"no default {default or kind} bundle is installed at {path}; train one with "
+                              f"`make model` or pass model=PATH")
         bundle = _load_cached(str(path.resolve()), _stamp(path))
     if bundle.kind != kind:
         raise BundleError(f"{bundle.path}: is a {bundle.kind} bundle, expected a {kind} bundle")

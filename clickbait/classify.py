@@ -15,7 +15,8 @@ from fastai.text.data import pad_input_chunk
 
 from .bundle import ModelRef, resolve_bundle
 from .errors import BundleError
-from .models import length_sorted_batches
+from .models import length_sorted_batches, native_kernels
+from .text import headline_list
 
 __all__ = ["threshold_labels", "classify_headlines", "clickbait_score", "clickbait_scorer", "realness_odds"]
 
@@ -29,19 +30,22 @@ def threshold_labels(probs: torch.Tensor, threshold: float) -> torch.Tensor:
 def classify_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size: int = 128) -> pd.DataFrame:
     """A DataFrame in input order: `text`, predicted `label`, and one probability column per class.
 
-    Two-class bundles label with the decision threshold chosen on their validation split (`config["threshold"]`)."""
+    Two-class bundles label with the decision threshold chosen on their validation split (`config["threshold"]`).
+    `headlines` is a list of non-empty str (anything else is refused, naming its position)."""
     bundle = resolve_bundle(model, "classifier")
-    texts = [h if isinstance(h, str) else "" for h in headlines]
+    texts = headline_list(headlines)
     ids = bundle.tokenizer.encode_batch(texts)
     seq_len = bundle.config.get("seq_len", 72)
     probs = torch.zeros(len(texts), len(bundle.classes))
-    bundle.model.eval()
-    for chunk in length_sorted_batches([len(i) for i in ids], batch_size):
-        # fastai's own collate for classifiers: padding first, in chunks of seq_len, so the encoder masks it
-        batch = pad_input_chunk([(torch.tensor(ids[i]),) for i in chunk], pad_idx=1, pad_first=True, seq_len=seq_len)
-        x = torch.stack([b[0] for b in batch])
-        bundle.model.reset()
-        probs[chunk] = F.softmax(bundle.model(x)[0].float(), dim=-1)
+    with bundle.lock, native_kernels():
+        bundle.model.eval()
+        for chunk in length_sorted_batches([len(i) for i in ids], batch_size):
+            # fastai's own collate for classifiers: padding first, in chunks of seq_len, so the encoder masks it
+            batch = pad_input_chunk([(torch.tensor(ids[i]),) for i in chunk], pad_idx=1, pad_first=True,
+                                    seq_len=seq_len)
+            x = torch.stack([b[0] for b in batch])
+            bundle.model.reset()
+            probs[chunk] = F.softmax(bundle.model(x)[0].float(), dim=-1)
     out = pd.DataFrame({"text": texts})
     threshold = bundle.config.get("threshold")
     picks = threshold_labels(probs, threshold) if threshold is not None else probs.argmax(1)

@@ -6,6 +6,7 @@ Exit 0 on success, 2 on bad usage or input (one line on stderr, no traceback). U
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -25,21 +26,51 @@ NOT_REQUEST_FLAGS = {"generate": {"out", "resume", "force", "chunk_size", "quiet
 
 
 def _read_texts(args) -> list[str]:
-    """Headlines from -t/--text, stdin (-) or a file, in the order given."""
+    """Headlines from -t/--text, stdin (-) or a file, one per input line in the order given, each cleaned the same
+    way whatever its source ("" for a blank line, which gets an empty row)."""
     from .data import load_headlines
-    from .errors import HeadlineSourceNotFound
+    from .errors import HeadlineDataError, HeadlineSourceNotFound
+    from .text import clean_headline
     if args.text and args.source:
         raise UsageError(f"give headlines with -t or in {args.source}, not both")
     if args.text:
-        return args.text
+        return [clean_headline(t) for t in args.text]
     if args.source is None:
         raise UsageError("no headlines: pass a file, - for stdin, or -t HEADLINE (repeatable)")
-    if args.source == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
+    source = args.source
+    if source != "-" and not Path(source).suffix.lower() in (".txt", ".gz"):
+        try:
+            return load_headlines(source, text_col=args.text_col, dedupe=False, max_chars=None)["text"].tolist()
+        except HeadlineSourceNotFound as e:
+            raise HeadlineSourceNotFound(f"{e} (to pass headlines themselves, use -t HEADLINE)") from None
     try:
-        return load_headlines(args.source, text_col=args.text_col, dedupe=False, max_chars=None)["text"].tolist()
-    except HeadlineSourceNotFound as e:
-        raise HeadlineSourceNotFound(f"{e} (to pass headlines themselves, use -t HEADLINE)") from None
+        if source == "-":
+            stdin = getattr(sys.stdin, "buffer", None)  # bytes, so binary input is our error, not a traceback
+            data = stdin.read().decode("utf-8") if stdin is not None else sys.stdin.read()
+        else:
+            opener = gzip.open if source.lower().endswith(".gz") else open
+            with opener(source, "rb") as f:
+                data = f.read().decode("utf-8")
+    except FileNotFoundError:
+        raise HeadlineSourceNotFound(f"{source}: no such file (to pass headlines themselves, use -t HEADLINE)") \
+            from None
+    except UnicodeDecodeError as e:
+        raise HeadlineDataError(f"{'stdin' if source == '-' else source}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise HeadlineDataError(f"{source}: cannot be read ({e.strerror or e})") from None
+    # Lines end at "\n" only: a "\r" inside a line is whitespace that cleaning folds, never a new row.
+    lines = data.split("\n")
+    return [clean_headline(line) for line in (lines[:-1] if lines[-1] == "" else lines)]
+
+
+def _per_line(texts: list[str], score) -> "pd.DataFrame":
+    """`score` (non-empty headlines -> DataFrame without `text`) for every non-blank line; blank lines get empty
+    cells, so the output keeps one row per input line."""
+    import pandas as pd
+    kept = [t for t in texts if t]
+    scored = score(kept) if kept else pd.DataFrame()
+    scored.index = [i for i, t in enumerate(texts) if t]
+    return pd.concat([pd.DataFrame({"text": texts}), scored.reindex(range(len(texts)))], axis=1)
 
 
 def _write_table(df, out: str | None) -> None:
@@ -51,6 +82,13 @@ def _write_table(df, out: str | None) -> None:
     if Path(out).exists():
         raise OutputExistsError(f"{out} exists; choose another --out")
     df.to_csv(out, index=False, float_format="%.4f")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -82,13 +120,14 @@ def _score(args) -> None:
     import pandas as pd
 
     from .generate import score_headlines
-    texts = _read_texts(args)
-    _write_table(pd.DataFrame({"text": texts, "log_prob": score_headlines(texts, args.model)}), args.out)
+    _write_table(_per_line(_read_texts(args), lambda kept: pd.DataFrame(
+        {"log_prob": score_headlines(kept, args.model)})), args.out)
 
 
 def _classify(args) -> None:
     from .classify import classify_headlines
-    _write_table(classify_headlines(_read_texts(args), args.model), args.out)
+    _write_table(_per_line(_read_texts(args), lambda kept: classify_headlines(kept, args.model).drop(
+        columns="text")), args.out)
 
 
 def _eda(args) -> None:
@@ -96,6 +135,8 @@ def _eda(args) -> None:
     df = load_headlines(args.source, text_col=args.text_col)
     print(headline_stats(df))
     if args.plot:
+        if Path(args.plot).exists() or Path(args.plot).is_symlink():
+            raise OutputExistsError(f"{args.plot} exists; choose another --plot file")
         print(f"plot written to {plot_headline_stats(df, args.plot)}")
 
 
@@ -194,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None, metavar="FILE", help="write to FILE.csv, .jsonl or .txt instead of stdout")
     g.add_argument("--resume", action="store_true", help="continue an unfinished --out job")
     g.add_argument("--force", action="store_true", help="replace an existing --out file")
-    g.add_argument("--chunk-size", type=int, default=1000, help="headlines per write (default 1000)")
+    g.add_argument("--chunk-size", type=_positive_int, default=1000, help="headlines per write (default 1000)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 
@@ -221,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--work", default=None, help="checkpoints and logs (default runs/lm or runs/classifier)")
     t.add_argument("--text-col", default=None, help="CSV column holding the headlines")
     t.add_argument("--label-col", default=None, help="CSV column holding labels (classifier: default 'label')")
-    t.add_argument("--sample", type=int, default=None, help="headlines drawn (per file for a folder), for quick runs")
+    t.add_argument("--sample", type=_positive_int, default=None,
+                   help="headlines drawn (per file for a folder), for quick runs")
     t.add_argument("--force", action="store_true", help="replace an existing --out bundle")
     t.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="lm: model size")
     t.add_argument("--target-label", default="clickbait",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import HeadlineDataError, HeadlineSourceNotFound
-from .files import atomic_path
+from .files import atomic_path, write_atomic
 from .text import clean_headline, headline_hash, normalise_headline
 from .text import words as headline_words
 
@@ -54,14 +54,21 @@ def _manifest_sha256(url: str) -> str | None:
     return next((e["sha256"] for e in entries if e["url"] == url), None)
 
 
-def fetch_url(url: str, cache_dir: str | os.PathLike | None = None, sha256: str | None = None) -> Path:
-    """Download `url` once into `cache_dir` and verify its sha256 (given, or from data/manifest.json)."""
+def fetch_url(url: str, cache_dir: str | os.PathLike | None = None, sha256: str | None = None,
+              refresh: bool = False) -> Path:
+    """Download `url` once into `cache_dir` and verify its sha256 (given, or from data/manifest.json).
+
+    The cache is keyed by the whole URL, with the file's sha256 recorded beside it (`<file>.sha256`). A cached
+    copy is used while it matches the expected sha256 (when one is known); `refresh=True` downloads it again
+    (or delete the cached file, or the cache folder, `$CLICKBAIT_CACHE` or ~/.cache/clickbait)."""
     cache = Path(cache_dir or os.environ.get("CLICKBAIT_CACHE", Path.home() / ".cache" / "clickbait"))
     cache.mkdir(parents=True, exist_ok=True)
     name = Path(urllib.parse.urlparse(url).path).name or "download"
     sha256 = sha256 or _manifest_sha256(url)
-    dest = cache / (f"{sha256[:12]}-{name}" if sha256 else name)
-    if dest.exists() and (sha256 is None or _sha256(dest) == sha256):
+    dest = cache / f"{hashlib.sha256(url.encode('utf-8')).hexdigest()[:16]}-{name}"
+    recorded = dest.with_name(dest.name + ".sha256")
+    if not refresh and dest.exists() and recorded.exists() and \
+            (sha256 is None or recorded.read_text().strip() == sha256 == _sha256(dest)):
         return dest
     try:
         with atomic_path(dest) as tmp:  # a half-downloaded file never sits under the cached name
@@ -70,6 +77,7 @@ def fetch_url(url: str, cache_dir: str | os.PathLike | None = None, sha256: str 
             got = _sha256(tmp)
             if sha256 and got != sha256:
                 raise HeadlineDataError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}")
+        write_atomic(recorded, got + "\n")
     except OSError as e:
         if isinstance(e, FileNotFoundError) or getattr(e, "code", None) == 404:
             raise HeadlineSourceNotFound(f"{url}: not found ({e})") from e

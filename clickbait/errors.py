@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 __all__ = ["ClickbaitError", "HeadlineDataError", "HeadlineSourceNotFound", "TokenizerFileError", "BundleError",
-           "GenerationError", "JobError", "OutputExistsError", "UsageError"]
+           "GenerationError", "JobError", "OutputExistsError", "UsageError", "CheckpointError"]
 
 
 class ClickbaitError(ValueError):
@@ -39,3 +39,7 @@ class OutputExistsError(ClickbaitError, FileExistsError):
 
 class UsageError(ClickbaitError):
     """The command line asks for something contradictory or incomplete."""
+
+
+class CheckpointError(ClickbaitError):
+    """A training checkpoint is not a plain weights file (it would run code) or cannot be read; nothing was loaded."""

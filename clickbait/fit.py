@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,15 @@ from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (patches Learner.fit_one_cycle)
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
-from fastai.learner import Learner, save_model
+from fastai.learner import Learner, load_model, save_model
 from fastai.text.data import LMDataLoader
 from fastai.torch_core import distrib_barrier, num_distrib, rank_distrib
 
-from .errors import HeadlineDataError
+from .errors import CheckpointError, HeadlineDataError
 from .files import atomic_path, write_atomic
 
-__all__ = ["Phase", "distributed", "fit_phases", "on_rank0", "BestModel", "EarlyStop", "ResumeCheckpoint"]
+__all__ = ["Phase", "distributed", "fit_phases", "on_rank0", "load_checkpoint", "BestModel", "EarlyStop",
+           "ResumeCheckpoint"]
 
 T = TypeVar("T")
 
@@ -129,7 +131,11 @@ class _SkipAware:
 
 
 class BestModel(_SkipAware, SaveModelCallback):
-    """fastai's SaveModelCallback (keeps the best epoch), resumable."""
+    """fastai's SaveModelCallback (keeps the best epoch), resumable; it loads the best epoch weights-only (fastai's
+    own `after_fit` unpickles it in full, and after a resume that file comes from an earlier run)."""
+
+    def after_fit(self, **kwargs):
+        load_checkpoint(self.learn, self.fname, with_opt=self.with_opt)
 
 
 class EarlyStop(_SkipAware, EarlyStoppingCallback):
@@ -158,6 +164,22 @@ class ResumeCheckpoint(_SkipAware, Callback):
         self.progress.mark(self.key, self.epoch + 1, float(self.tracker.best))
 
 
+def load_checkpoint(learn: Learner, name: str, with_opt: bool = False) -> Learner:
+    """Load `<work>/<name>.pth` into `learn` with `torch.load(weights_only=True)`: tensors and plain containers
+    only, so a checkpoint someone replaced with a pickle payload runs no code; it is refused with our error."""
+    file = Path(learn.path) / learn.model_dir / f"{name}.pth"
+    distrib_barrier()  # under torchrun rank 0 writes the file: every rank waits for it, as fastai's Learner.load does
+    if with_opt and learn.opt is None:
+        learn.create_opt()
+    try:
+        load_model(file, learn.model, learn.opt, with_opt=with_opt, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError, ValueError, TypeError,
+            AttributeError) as e:
+        raise CheckpointError(f"{file}: not a weights-only checkpoint or unreadable ({type(e).__name__}); nothing was "
+                              f"loaded. Delete it (or the work folder) to train that phase again") from None
+    return learn
+
+
 def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
                patience: int = 2, log: Callable[[str], None] = print) -> LMLearner:
     """Fit `phases` in order with one-cycle schedules; the result is the best-validated phase's best epoch.
@@ -175,10 +197,10 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
         else:
             learn.freeze_to(phase.freeze_to)
         if done:
-            learn.load(f"{stage}_p{i}_last", with_opt=True)
+            load_checkpoint(learn, f"{stage}_p{i}_last", with_opt=True)
             log(f"resuming {stage} phase {i} at epoch {done}/{phase.epochs}")
         elif i > 0:
-            learn.load(f"{stage}_p{i - 1}_final", with_opt=False)
+            load_checkpoint(learn, f"{stage}_p{i - 1}_final")
         # Discriminative rates: each lower layer group learns 2.6x slower (ULMFiT).
         lr = slice(phase.lr / 2.6 ** 4, phase.lr) if phase.freeze_to != -1 else phase.lr
         best = BestModel(monitor="valid_loss", fname=f"{stage}_p{i}_best", reset_on_fit=False)
@@ -195,7 +217,7 @@ def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os
     if best_phase != len(phases) - 1:
         log(f"{stage}: keeping phase {best_phase}; best valid loss per phase "
             f"{[None if loss is None else round(loss, 4) for loss in losses]}")
-    learn.load(f"{stage}_p{best_phase}_final", with_opt=False)
+    load_checkpoint(learn, f"{stage}_p{best_phase}_final")
     return learn
 
 

@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from .bundle import Bundle, ModelRef, default_bundle_path, resolve_bundle
 from .classify import clickbait_scorer, realness_odds
 from .errors import GenerationError
-from .models import score_ids
-from .text import WORD, clean_headline, count_words, fix_articles, has_word_char, headline_hash
-from .tokenizer import STYLES, detokenize, glues_left, glues_right
+from .models import lm_forward, native_kernels, score_ids
+from .text import WORD, clean_headline, headline_list, count_words, fix_articles, has_word_char, headline_hash
+from .tokenizer import SPECIAL_TOKENS, STYLES, detokenize, glues_left, glues_right
 
 __all__ = ["GenerationRequest", "HeadlineSampler", "generate_headlines", "score_headlines", "DEFAULT_BANNED_WORDS",
-           "RERANK_POOL", "most_clickbaity", "balanced", "generate_from"]
+           "RERANK_POOL", "most_clickbaity", "balanced", "generate_from", "MAX_CALL_N", "MAX_JOB_N", "MIN_TEMPERATURE",
+           "MAX_TEMPERATURE", "MAX_WORDS"]
 
 # Slurs and profanity seen in the training data; output containing any of them is never returned.
 DEFAULT_BANNED_WORDS = frozenset("""
@@ -50,6 +51,11 @@ def balanced(text: str) -> bool:
 
 
 RERANK_POOL = 3  # rerank draws this many times n and keeps the n most click-baity
+# Bounds that keep every request finite: one call returns at most MAX_CALL_N headlines (a batch job, at most
+# MAX_JOB_N, streams to a file); temperatures outside these only draw the single likeliest or uniform noise.
+MAX_CALL_N, MAX_JOB_N = 100_000, 100_000_000
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 5.0
+MAX_WORDS = 64
 
 
 def _is_int(value) -> bool:
@@ -97,8 +103,8 @@ class GenerationRequest:
     def __post_init__(self):
         if not _is_int(self.n):
             raise GenerationError(f"n must be an int, got {type(self.n).__name__}")
-        if self.n <= 0:
-            raise GenerationError(f"n must be at least 1, got {self.n}")
+        if not 1 <= self.n <= MAX_JOB_N:
+            raise GenerationError(f"n must be at least 1 and at most {MAX_JOB_N:,}, got {self.n}")
         for name in ("min_len", "max_len"):
             if not _is_int(getattr(self, name)):
                 raise GenerationError(f"{name} must be an int, got {type(getattr(self, name)).__name__}")
@@ -106,21 +112,30 @@ class GenerationRequest:
             raise GenerationError(f"min_len must be at least 1, got {self.min_len}")
         if self.min_len > self.max_len:
             raise GenerationError(f"min_len ({self.min_len}) is greater than max_len ({self.max_len})")
-        if not self.temperature > 0:
-            raise GenerationError(f"temperature must be > 0, got {self.temperature}")
+        if self.max_len > MAX_WORDS:
+            raise GenerationError(f"max_len must be at most {MAX_WORDS} words, got {self.max_len}")
+        if not isinstance(self.temperature, (int, float)) or not MIN_TEMPERATURE <= self.temperature <= MAX_TEMPERATURE:
+            raise GenerationError(f"temperature must be > 0, in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], "
+                                  f"got {self.temperature}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k is not None and (not _is_int(self.top_k) or self.top_k < 1):
             raise GenerationError(f"top_k must be an int of at least 1, got {self.top_k}")
         if self.style not in STYLES:
             raise GenerationError(f"style must be one of {STYLES}, got {self.style!r}")
-        if self.seed is not None and not _is_int(self.seed):
-            raise GenerationError(f"seed must be an int or None, got {type(self.seed).__name__}")
+        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2 ** 63):
+            raise GenerationError(f"seed must be an int in [0, 2**63) or None, got {self.seed!r}")
+        if self.prefix is not None and not isinstance(self.prefix, str):
+            raise GenerationError(f"prefix must be a str, got {type(self.prefix).__name__}")
         if self.min_score is not None and not 0 <= self.min_score <= 1:
             raise GenerationError(f"min_score is a probability in [0, 1], got {self.min_score}")
         for name in ("unique", "novel", "rerank", "rare_words", "realism"):
             if not isinstance(getattr(self, name), bool):
                 raise GenerationError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if isinstance(self.banned_words, str) or (self.banned_words is not None and
+                                                  not all(isinstance(w, str) for w in self.banned_words)):
+            raise GenerationError(f"banned_words must be a collection of words (e.g. {{'kale'}}), not "
+                                  f"{self.banned_words!r}")
         if self.banned_words is not None:
             object.__setattr__(self, "banned_words", frozenset(w.lower() for w in self.banned_words))
 
@@ -218,23 +233,19 @@ def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: GenerationRequest) 
 
 
 @torch.inference_mode()
-@torch.backends.mkldnn.flags(enabled=False, deterministic=None, allow_tf32=None, fp32_precision=None)
+@native_kernels()
 def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], prefix_words: int, glue: bool,
                   uniforms: torch.Tensor, min_len: int, max_len: int, cfg: GenerationRequest):
     """Advance every live row one token per step from the shared prefix; return token ids, finished mask, log-probs.
 
     Rows leave the batch as soon as they end or run past max_len; rows never interact, so this only saves work.
-    oneDNN is off here: it caches a primitive per batch shape, and shrinking batches made a batch job's memory grow
-    without bound (+15 MB per 1,000 headlines); PyTorch's own LSTM kernel is as fast at these sizes.
+    The recurrent state is this call's own (`lm_forward`), so threads may share the model.
     """
     model, rows, steps = bundle.model, uniforms.size(0), uniforms.size(1)
-    model.reset()
     # Every row starts from the same prefix: feed it once, then copy the state to all rows.
-    encoder = model[0]
-    logits = model[1](encoder(torch.tensor([prefix_ids])))[0][:, -1].expand(rows, -1).clone()
-    encoder.hidden = [(h.expand(-1, rows, -1).contiguous(), c.expand(-1, rows, -1).contiguous())
-                      for h, c in encoder.hidden]
-    encoder.bs = rows
+    logits, hidden = lm_forward(model, torch.tensor([prefix_ids]))
+    logits = logits[:, -1].expand(rows, -1).clone()
+    hidden = [(h.expand(-1, rows, -1).contiguous(), c.expand(-1, rows, -1).contiguous()) for h, c in hidden]
     live = torch.arange(rows)                           # original row index of each row still in the batch
     words = torch.full((rows,), prefix_words)
     glue_next = torch.full((rows,), glue)              # does the next token join the current word?
@@ -259,9 +270,9 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
         if not keep.all():
             live, words, glue_next, in_word = live[keep], words[keep], glue_next[keep], in_word[keep]
             token = token[keep]
-            encoder.hidden = [(h[:, keep].contiguous(), c[:, keep].contiguous()) for h, c in encoder.hidden]
-            encoder.bs = len(live)
-        logits = model[1](model[0](token[:, None]))[0][:, -1]
+            hidden = [(h[:, keep].contiguous(), c[:, keep].contiguous()) for h, c in hidden]
+        logits, hidden = lm_forward(model, token[:, None], hidden)
+        logits = logits[:, -1]
     return out, done, logprob
 
 
@@ -280,6 +291,8 @@ def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[st
 
 def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str], list[int], int, bool]:
     tokens = bundle.tokenizer.tokenize([prefix or ""])[0][:-1]  # drop xxeos: the headline goes on
+    # User text is text: a control token typed in the prefix ("xxeos") is an unknown word, never a control.
+    tokens = tokens[:1] + ["xxunk" if t in SPECIAL_TOKENS else t for t in tokens[1:]]
     words = count_words(detokenize(tokens))
     if words > max_len:
         raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")
@@ -468,14 +481,18 @@ def generate_headlines(
 def generate_from(request: GenerationRequest, batch_size: int | None = None, max_attempts: int | None = None,
                   return_scores: bool = False) -> list[str] | pd.DataFrame:
     """The headlines `request` asks for: a list of str, or a DataFrame with `return_scores`."""
+    if request.n > MAX_CALL_N:
+        raise GenerationError(f"n={request.n:,} is more than one call returns ({MAX_CALL_N:,}); write them to a file "
+                              f"with clickbait.batch.write_headlines or `clickbait generate --out`")
     wanted = request.n * (RERANK_POOL if request.rerank else 1)
     result = request.sampler().take(request.n, batch_size or min(max(2 * wanted, 64), 1024), max_attempts)
     return result if return_scores else result["text"].tolist()
 
 
 def score_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size: int = 256) -> list[float]:
-    """Total log-probability (nats) of each headline under the LM, end of headline included, in input order."""
+    """Total log-probability (nats) of each headline under the LM, end of headline included, in input order.
+    `headlines` is a list of non-empty str (anything else is refused, naming its position)."""
     bundle = resolve_bundle(model, "lm")
-    headlines = [h if isinstance(h, str) else "" for h in headlines]
+    headlines = headline_list(headlines)
     prime = [bundle.tokenizer.o2i["xxeos"]]
     return score_ids(bundle.model, bundle.tokenizer.encode_batch(headlines), prime=prime, batch_size=batch_size)

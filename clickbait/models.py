@@ -1,6 +1,8 @@
 """AWD-LSTM size presets, fastai learners built from them, and headline scoring under a language model."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
@@ -13,7 +15,7 @@ from torch import nn
 from .errors import ClickbaitError
 
 __all__ = ["LMPreset", "PRESETS", "get_preset", "build_lm", "build_classifier", "score_ids", "count_params",
-           "length_sorted_batches"]
+           "length_sorted_batches", "lm_forward", "native_kernels"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,53 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
+Hidden = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def lm_forward(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
+    """Logits of a fastai AWD-LSTM language model (eval mode) for `tokens` (batch, seq) from recurrent state
+    `hidden` (None: zeros), and the state after them. fastai's module keeps the state on itself; here each call
+    owns it, so threads can share one model and get exactly what they would alone."""
+    encoder, decoder = model[0], model[1]
+    if hidden is None:
+        hidden = [(tokens.new_zeros((1, tokens.size(0), rnn.module.hidden_size), dtype=torch.float),) * 2
+                  for rnn in encoder.rnns]
+    output = encoder.input_dp(encoder.encoder_dp(tokens))
+    new_hidden = []
+    for layer, (rnn, hidden_dp) in enumerate(zip(encoder.rnns, encoder.hidden_dps)):
+        output, state = rnn(output, hidden[layer])
+        new_hidden.append(state)
+        if layer != encoder.n_layers - 1:
+            output = hidden_dp(output)
+    return decoder(output)[0], new_hidden
+
+
+_native_lock, _native_users, _native_saved = threading.Lock(), [0], [True]
+
+
+@contextmanager
+def native_kernels() -> Iterator[None]:
+    """PyTorch's own CPU kernels instead of oneDNN while any thread runs inside, restored when the last leaves.
+
+    oneDNN caches a primitive per batch shape, and shrinking batches grew a batch job's memory without bound
+    (+15 MB per 1,000 headlines). The switch is process-wide, so it is counted: a thread leaving must not switch
+    kernels (and so numbers) under another that is still generating or scoring."""
+    with _native_lock:
+        if _native_users[0] == 0:
+            _native_saved[0] = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
+        _native_users[0] += 1
+    try:
+        yield
+    finally:
+        with _native_lock:
+            _native_users[0] -= 1
+            if _native_users[0] == 0:
+                torch.backends.mkldnn.enabled = _native_saved[0]
+
+
 @torch.inference_mode()
+@native_kernels()
 def score_ids(model: nn.Module, ids: Sequence[Sequence[int]], prime: Sequence[int] = (), pad_id: int = 1,
               batch_size: int = 256) -> list[float]:
     """Total log-probability (nats) of each id sequence after its first token, batched and right-padded.
@@ -88,8 +136,7 @@ def score_ids(model: nn.Module, ids: Sequence[Sequence[int]], prime: Sequence[in
         batch = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         for row, i in enumerate(chunk):
             batch[row, :skip + len(ids[i])] = torch.as_tensor([*prime, *ids[i]])
-        model.reset()
-        logits = model(batch[:, :-1])[0][:, skip:]
+        logits = lm_forward(model, batch[:, :-1])[0][:, skip:]
         targets = batch[:, skip + 1:]
         logp = F.log_softmax(logits.float(), dim=-1).gather(-1, targets[..., None]).squeeze(-1)
         # Right padding only follows a sequence's end, so it never changes the scores of real tokens.

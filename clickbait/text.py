@@ -6,9 +6,12 @@ import html
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Iterable
 
-__all__ = ["clean_headline", "normalise_headline", "headline_hash", "WORD", "words", "has_word_char", "count_words",
-           "TOKEN", "word_tokens"]
+from .errors import HeadlineDataError
+
+__all__ = ["headline_list", "clean_headline", "normalise_headline", "headline_hash", "WORD", "words", "has_word_char",
+           "count_words", "TOKEN", "word_tokens", "wants_an", "fix_articles", "grammar_slips"]
 
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
@@ -41,6 +44,23 @@ def headline_hash(text: str) -> int:
     """A stable signed 64-bit hash of the normalised headline (same on every machine and run)."""
     digest = hashlib.blake2b(normalise_headline(text).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
+
+
+def headline_list(headlines: Iterable[str]) -> list[str]:
+    """`headlines` as a list of cleaned, non-empty str. A bare str (one headline is `[text]`) or an item that is not a
+    non-empty str (None, NaN, a number, '') is refused with our error naming its position: nothing gets a
+    confident score for no headline."""
+    if isinstance(headlines, (str, bytes)):
+        raise HeadlineDataError(f"pass a list of headlines, not one {type(headlines).__name__} "
+                                f"(for one headline: [{headlines[:40]!r}])")
+    out = []
+    for i, item in enumerate(headlines):
+        text = clean_headline(item) if isinstance(item, str) else ""
+        if not text:
+            raise HeadlineDataError(f"headline {i} is {'empty' if isinstance(item, str) else repr(item)}: "
+                                    f"every headline must be non-empty text")
+        out.append(text)
+    return out
 
 
 def words(text: str) -> list[str]:

@@ -97,6 +97,7 @@ def test_url_download_verified_and_cached(http_root, shared_dir, tmp_path):
     assert len(df) == len(load_headlines(shared_dir / "clickbait.txt.gz"))
     cached = list(tmp_path.glob("*clickbait.txt.gz"))
     assert len(cached) == 1 and cached[0].read_bytes() == data
+    assert cached[0].with_name(cached[0].name + ".sha256").read_text().strip() == sha
 
 
 def test_url_checksum_mismatch_and_404(http_root, tmp_path):

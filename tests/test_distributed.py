@@ -36,7 +36,8 @@ def test_sharded_generation_merges_exactly_n_unique(tiny_bundle_path, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     texts = pd.concat(list(read_headlines_file(out)))["text"].tolist()
     assert len(texts) == 301 and len({normalise_headline(t) for t in texts}) == 301
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.jsonl"]  # shards and progress files cleaned up
+    # shards, their records and progress files cleaned up; the output keeps its job record and lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.jsonl", "merged.jsonl.job.json", "merged.jsonl.lock"]
 
 
 def test_torchrun_cli_train_writes_one_bundle(shared_dir, tmp_path):

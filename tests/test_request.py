@@ -80,7 +80,8 @@ def test_every_error_is_a_clickbait_error():
 
 def test_inference_does_not_load_training():
     code = ("import sys, clickbait.generate, clickbait.classify, clickbait.batch, clickbait.evaluate; "
-            "print(sorted(m for m in sys.modules if m in ('clickbait.train', 'clickbait.fit', 'clickbait.datablocks')))")
+            "print(sorted(m for m in sys.modules if m in ('clickbait.train', 'clickbait.fit', "
+            "'clickbait.datablocks')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
