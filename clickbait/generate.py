@@ -336,8 +336,6 @@ class HeadlineSampler:
         self.entropy = (request.seed, *stream)
         self.seen = set() if seen is None else seen
         self.position = start  # the first candidate index not yet looked at
-        self.kept = 0  # headlines given out by this sampler: with the candidates it drew, the rate that sizes batches
-        self.drawn = 0
         self.rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0,
                              unrealistic=0, below_min_score=0)
         self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
@@ -400,15 +398,16 @@ class HeadlineSampler:
                 raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
                                       f"(rejected: {self.rejected}); loosen min_len/max_len, unique, novel, "
                                       f"prefix or min_score")
-            # Size the batch to what is still needed at the acceptance rate so far: a full last batch of which
-            # only a few rows are kept costs as much as the rest of the call.
-            rate = (self.kept + 1) / (self.drawn + 1) if self.drawn else 0.9
+            # Size the batch to what is still needed at this take's acceptance rate so far: a full last batch of
+            # which only a few rows are kept costs as much as the rest of the call. Only this take's own counts, so
+            # a resumed job's take at a position decodes in the very batches the uninterrupted job did (batch
+            # shapes change the floats of the log-probs in their last digits).
+            rate = (len(found) + 1) / (attempts + 1) if attempts else 0.9
             needed = math.ceil((n - len(found)) / max(rate, 0.05) * 1.1) + 8
             rows = min(batch_size, max_attempts - attempts, needed)
             batch = self._batch(rows)
             scores = self.scorer([text for _, text, *_ in batch]) if self.scorer else [None] * len(batch)
             self.position += rows
-            self.drawn += rows
             for (index, text, words, key, logprob), score in zip(batch, scores):
                 if self.request.min_score is not None and score < self.request.min_score:
                     self.rejected["below_min_score"] += 1
@@ -416,10 +415,8 @@ class HeadlineSampler:
                     self.rejected["duplicate"] += 1
                 else:
                     self.seen.add(key)
-                    self.kept += 1
                     found.append((text, words, logprob, score))
                     if len(found) == n:
-                        self.drawn -= self.position - index - 1
                         self.position = index + 1  # the rest of the batch is drawn again next time
                         break
         result = pd.DataFrame(found, columns=["text", "words", "log_prob", "clickbait"])
