@@ -27,14 +27,28 @@ SAMPLERS = [("default (T=0.8, top-p 0.95)", {}),
             ("T=1.0, rare words, realism filter", dict(temperature=1.0, rare_words=True, realism=True))]
 
 
+def _number_or_text(value: str):
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
 def parse_extra(spec: str) -> tuple[str, dict]:
     name, _, options = spec.partition(":")
     values = {}
     for pair in filter(None, options.split(",")):
         key, value = pair.split("=")
         default = getattr(GenerationRequest, key)
-        values[key] = (None if value == "None" else value == "True" if isinstance(default, bool)
-                       else type(default or 0.0)(value))
+        if value == "None" or isinstance(default, bool):
+            values[key] = None if value == "None" else value == "True"
+        elif default is None:  # a number (top_k, min_score) or a bundle folder (model, discriminator)
+            values[key] = _number_or_text(value)
+        else:
+            values[key] = type(default)(value)
     return name, values
 
 

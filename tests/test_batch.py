@@ -86,8 +86,9 @@ def _cli(*args):
     return [sys.executable, "-m", "clickbait.cli", "generate", *map(str, args)]
 
 
-def test_sigkill_then_resume_gives_exactly_n_unique_and_the_same_file(tiny_bundle_path, tmp_path):
-    n, args = 1500, ["-n", 1500, "--min-len", 3, "--max-len", 10, "--seed", 7, "--model", tiny_bundle_path,
+@pytest.mark.parametrize("seed", [["--seed", 7], []], ids=["seeded", "seedless"])
+def test_sigkill_then_resume_gives_exactly_n_unique_and_the_same_file(tiny_bundle_path, tmp_path, seed):
+    n, args = 1500, ["-n", 1500, "--min-len", 3, "--max-len", 10, *seed, "--model", tiny_bundle_path,
                      "--chunk-size", 50, "--quiet"]
     killed, state = tmp_path / "killed.csv", tmp_path / "killed.csv.progress.json"
     proc = subprocess.Popen(_cli(*args, "--out", killed), stderr=subprocess.PIPE)
@@ -107,5 +108,7 @@ def test_sigkill_then_resume_gives_exactly_n_unique_and_the_same_file(tiny_bundl
     texts = _texts(killed)
     assert len(texts) == n and len({normalise_headline(t) for t in texts}) == n
     whole = tmp_path / "whole.csv"
+    if not seed:  # the uninterrupted job with the seed the seedless one drew
+        args += ["--seed", json.loads((tmp_path / "killed.csv.job.json").read_text())["job"]["seed"]]
     assert subprocess.run(_cli(*args, "--out", whole), capture_output=True).returncode == 0
     assert killed.read_bytes() == whole.read_bytes()  # resuming lost and repeated nothing

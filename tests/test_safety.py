@@ -331,23 +331,3 @@ def test_resuming_a_finished_job_with_other_options_is_refused(tiny_bundle_path,
     assert _one_line_error(other) and "finished by a job with other options" in other.stderr.decode()
     assert out.read_bytes() == before
 
-
-def test_a_seedless_job_killed_and_resumed_writes_the_uninterrupted_bytes(tiny_bundle_path, tmp_path):
-    import signal
-    import time
-    args = ["generate", "-n", 1200, "--min-len", 3, "--max-len", 10, "--model", tiny_bundle_path, "--chunk-size", 37,
-            "--quiet"]
-    killed, state = tmp_path / "killed.csv", tmp_path / "killed.csv.progress.json"
-    proc = subprocess.Popen([sys.executable, "-m", "clickbait.cli", *map(str, args), "--out", str(killed)])
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if state.exists() and json.loads(state.read_text())["lines"] >= 300:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    seed = json.loads(state.read_text())["job"]["seed"]
-    assert _cli(*args, "--out", killed, "--resume").returncode == 0
-    whole = tmp_path / "whole.csv"
-    assert _cli(*args, "--seed", seed, "--out", whole).returncode == 0
-    assert killed.read_bytes() == whole.read_bytes()
