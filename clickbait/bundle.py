@@ -163,6 +163,17 @@ MAX_JSON_BYTES = 50 * 1024 * 1024
 MAX_PRESET = {"emb_sz": 4096, "n_hid": 8192, "n_layers": 8}
 
 
+def _encoder_params(preset: LMPreset, vocab_size: int) -> int:
+    """Weights of the AWD-LSTM encoder a preset builds: the embedding and each LSTM layer (checked before the model
+    is built, so a config cannot make us allocate far more memory than its weights file holds)."""
+    total = vocab_size * preset.emb_sz
+    for layer in range(preset.n_layers):
+        inputs = preset.emb_sz if layer == 0 else preset.n_hid
+        hidden = preset.emb_sz if layer == preset.n_layers - 1 else preset.n_hid
+        total += 4 * hidden * (inputs + hidden + 2)
+    return total
+
+
 def _regular_file(file: Path) -> Path:
     # A FIFO or device would block or never end, a huge file would fill memory: refused before reading.
     if file.exists() and not file.is_file():
@@ -242,6 +253,11 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
                if not isinstance(getattr(preset, k), int) or not 1 <= getattr(preset, k) <= limit}
     if too_big:
         raise BundleError(f"{path / CONFIG}: preset sizes out of range {too_big} (limits {MAX_PRESET})")
+    weights = path / WEIGHTS
+    needed = _encoder_params(preset, len(tokenizer))
+    if weights.is_file() and needed > weights.stat().st_size:  # at least one byte per weight (fp16 stores two)
+        raise BundleError(f"{path / CONFIG}: its preset needs {needed:,} weights, more than {weights.name} "
+                          f"({weights.stat().st_size:,} bytes) can hold; config and weights do not match")
     if config["kind"] == "lm":
         model = build_lm(len(tokenizer), preset)
     else:
