@@ -256,8 +256,9 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     weights = path / WEIGHTS
     needed = _encoder_params(preset, len(tokenizer))
     if weights.is_file() and needed > weights.stat().st_size:  # at least one byte per weight (fp16 stores two)
-        raise BundleError(f"{path / CONFIG}: its preset needs {needed:,} weights, more than {weights.name} "
-                          f"({weights.stat().st_size:,} bytes) can hold; config and weights do not match")
+        raise BundleError(f"{weights}: corrupt or truncated, or not this config's weights: "
+                          f"{weights.stat().st_size:,} bytes cannot hold the {needed:,} weights of the preset in "
+                          f"{CONFIG}")
     if config["kind"] == "lm":
         model = build_lm(len(tokenizer), preset)
     else:

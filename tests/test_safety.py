@@ -289,7 +289,7 @@ def _first_float(tensors):
     (_edit_json("config.json", lambda c: c.update(preset="gigantic")), "unknown preset"),
     (_edit_json("config.json", lambda c: c["preset"].update(extra_key=1)), "bad preset"),
     (_edit_json("config.json", lambda c: c["preset"].update(emb_sz=10 ** 7)), "preset sizes out of range"),
-    (_edit_json("config.json", lambda c: c["preset"].update(emb_sz=4000, n_hid=8000)), "more than model.safetensors"),
+    (_edit_json("config.json", lambda c: c["preset"].update(emb_sz=4000, n_hid=8000)), "cannot hold the .* weights of the preset"),
     (_edit_json("config.json", lambda c: c.update(kind="classifier")), "needs 'classes'"),
     (_edit_json("vocab.json", lambda v: v.update(vocab={"a": 1})), "vocab.json"),
     (_edit_json("vocab.json", lambda v: v["vocab"].__setitem__(20, v["vocab"][21])), "distinct str tokens"),
