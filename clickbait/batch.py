@@ -107,9 +107,7 @@ class _JobFiles:
         _check_output(path, overwrite)
         if resume and self.state_file.exists():
             self.state = _read_state(self.state_file, path)
-            if self.state["job"] != job:
-                diff = {k: (v, job.get(k)) for k, v in self.state["job"].items() if job.get(k) != v}
-                raise JobError(f"{path}: --resume with other options than the job it continues (was, now): {diff}")
+            _same_job(path, self.state["job"], job, "--resume with other options than the job it continues")
             with open(path, "r+b") as f:
                 f.truncate(self.state["bytes"])  # drop whatever was written after the last record
         elif path.exists() and not overwrite:
@@ -193,10 +191,15 @@ def _finished_with(path: Path, request: GenerationRequest) -> None:
     record = _job_file(path)
     if not record.exists():
         return
-    job = _read_state(record, path)["job"]
-    if job != request.to_dict():
-        diff = {k: (v, request.to_dict().get(k)) for k, v in job.items() if request.to_dict().get(k) != v}
-        raise JobError(f"{path}: finished by a job with other options (was, now): {diff}; pass --force to replace it")
+    _same_job(path, _read_state(record, path)["job"], request.to_dict(), "finished by a job with other options",
+              "; pass --force to replace it")
+
+
+def _same_job(path: Path, recorded: dict, job: dict, problem: str, hint: str = "") -> None:
+    """Refuse `job` where it differs from the `recorded` one, listing each differing option (was, now)."""
+    if recorded != job:
+        diff = {k: (v, job.get(k)) for k, v in recorded.items() if job.get(k) != v}
+        raise JobError(f"{path}: {problem} (was, now): {diff}{hint}")
 
 
 def _complete(path: Path, n: int) -> bool:
