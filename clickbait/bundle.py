@@ -22,7 +22,7 @@ from torch import nn
 from .errors import BundleError, ClickbaitError, TokenizerFileError
 from .files import read_json
 from .models import LMPreset, build_classifier, build_lm, get_preset
-from .rare import RareWords
+from .rare import RareContexts, RareWords
 from .text import headline_hash
 from .tokenizer import HeadlineTokenizer
 
@@ -33,6 +33,7 @@ FORMAT = "clickbait-bundle"
 FORMAT_VERSION = 1
 CONFIG, VOCAB, WEIGHTS, NOVELTY = "config.json", "vocab.json", "model.safetensors", "novelty.safetensors"
 RARE = "rare_words.json"  # LM bundles: the training words outside the vocabulary, to fill the slots the LM marks
+RARE_CONTEXTS = "rare_contexts.safetensors"  # and the LM's state before each of their occurrences
 BUNDLED = Path(__file__).resolve().parent / "bundled"
 
 
@@ -70,11 +71,11 @@ class Bundle:
 ModelRef = Bundle | str | os.PathLike | None
 
 
-DEFAULTS = ("lm", "classifier", "discriminator")
+DEFAULTS = ("lm", "backward", "classifier", "discriminator")
 
 
 def default_bundle_path(name: str = "lm") -> Path:
-    """Where the package's bundled default model `name` ("lm", "classifier" or "discriminator") lives."""
+    """Where the package's bundled default model `name` ("lm", "backward", "classifier" or "discriminator") lives."""
     if name not in DEFAULTS:
         raise BundleError(f"no bundled model named {name!r}; the package ships {list(DEFAULTS)}")
     return BUNDLED / name
@@ -144,7 +145,12 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
         save_file({"hashes": torch.from_numpy(hashes)}, str(tmp / NOVELTY), metadata={"format": FORMAT})
         rare_texts = texts if rare_word_texts is None else list(rare_word_texts)
         if config["kind"] == "lm" and rare_texts:
-            RareWords.learn(tokenizer.tokenize(rare_texts), rare_texts, set(tokenizer.vocab)).save(tmp / RARE)
+            token_lists = tokenizer.tokenize(rare_texts)
+            table = RareWords.learn(token_lists, rare_texts, set(tokenizer.vocab))
+            table.save(tmp / RARE)
+            contexts = RareContexts.from_lm(model, token_lists, tokenizer.o2i, table)
+            if contexts is not None:
+                contexts.save(tmp / RARE_CONTEXTS)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -269,11 +275,16 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{path / NOVELTY}: needs a 1-d int64 'hashes' tensor")
     model.eval()
     rare_words = RareWords.load(_regular_file(path / RARE)) if (path / RARE).exists() else None
+    if rare_words is not None and (path / RARE_CONTEXTS).exists():
+        rare_words.contexts = RareContexts.load(_regular_file(path / RARE_CONTEXTS), len(rare_words))
+        if rare_words.contexts.mean.shape != (preset.emb_sz,):
+            raise BundleError(f"{path / RARE_CONTEXTS}: keys of {rare_words.contexts.mean.shape[0]}-d states, but "
+                              f"the LM's states have {preset.emb_sz}")
     return Bundle(model=model, tokenizer=tokenizer, config=config, novelty=novelty.numpy(), path=path,
                   rare_words=rare_words)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _load_cached(path: str, stamp: tuple) -> Bundle:
     return load_bundle(path)
 

@@ -31,19 +31,24 @@ def _checked(df: pd.DataFrame, text_col: str) -> pd.DataFrame:
 
 
 def lm_datablock(tokenizer: HeadlineTokenizer, seq_len: int = 48, valid_pct: float = 0.1, seed: int = 42,
-                 text_col: str = "text", df: pd.DataFrame | None = None, valid_col: str | None = None) -> DataBlock:
-    """DataBlock of headline streams for a language model, with our tokenizer and its fixed vocabulary."""
-    block = TextBlock(tokenizer.fastai_tokenizer(text_col), vocab=tokenizer.vocab, is_lm=True, seq_len=seq_len)
+                 text_col: str = "text", df: pd.DataFrame | None = None, valid_col: str | None = None,
+                 backwards: bool = False) -> DataBlock:
+    """DataBlock of headline streams for a language model, with our tokenizer and its fixed vocabulary.
+
+    `backwards` reverses each headline's tokens (fastai's `reverse_text`), for an LM that reads right to left."""
+    block = TextBlock(tokenizer.fastai_tokenizer(text_col), vocab=tokenizer.vocab, is_lm=True, seq_len=seq_len,
+                      backwards=backwards)
     return DataBlock(blocks=block, get_x=ColReader("text"),
                      splitter=_splitter(df if df is not None else pd.DataFrame(), valid_pct, seed, valid_col))
 
 
 def lm_dataloaders(df: pd.DataFrame, tokenizer: HeadlineTokenizer, bs: int = 64, seq_len: int = 48,
                    valid_pct: float = 0.1, seed: int = 42, text_col: str = "text",
-                   valid_col: str | None = None, **kwargs) -> DataLoaders:
-    """LM DataLoaders over `df[text_col]`: headlines split train/valid by `seed`, then streamed in `seq_len` chunks."""
+                   valid_col: str | None = None, backwards: bool = False, **kwargs) -> DataLoaders:
+    """LM DataLoaders over `df[text_col]`: headlines split train/valid by `seed`, then streamed in `seq_len` chunks
+    (each headline reversed when `backwards`)."""
     df = _checked(df, text_col)
-    dblock = lm_datablock(tokenizer, seq_len, valid_pct, seed, text_col, df, valid_col)
+    dblock = lm_datablock(tokenizer, seq_len, valid_pct, seed, text_col, df, valid_col, backwards)
     return dblock.dataloaders(df, bs=bs, seed=seed, **kwargs)
 
 

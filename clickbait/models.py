@@ -15,7 +15,7 @@ from torch import nn
 from .errors import ClickbaitError
 
 __all__ = ["LMPreset", "PRESETS", "get_preset", "build_lm", "build_classifier", "score_ids", "count_params",
-           "length_sorted_batches", "lm_forward", "native_kernels"]
+           "length_sorted_batches", "lm_encode", "lm_forward", "lm_contexts", "native_kernels"]
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,12 @@ def count_params(model: nn.Module) -> int:
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def lm_forward(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
-    """Logits of a fastai AWD-LSTM language model (eval mode) for `tokens` (batch, seq) from recurrent state
-    `hidden` (None: zeros), and the state after them. fastai's module keeps the state on itself; here each call
-    owns it, so threads can share one model and get exactly what they would alone."""
-    encoder, decoder = model[0], model[1]
+def lm_encode(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
+    """Last-layer outputs (batch, seq, emb) of a fastai AWD-LSTM language model (eval mode) for `tokens`
+    (batch, seq) from recurrent state `hidden` (None: zeros), and the state after them. fastai's module keeps the
+    state on itself; here each call owns it, so threads can share one model and get exactly what they would alone.
+    """
+    encoder = model[0]
     if hidden is None:
         hidden = [(tokens.new_zeros((1, tokens.size(0), rnn.module.hidden_size), dtype=torch.float),) * 2
                   for rnn in encoder.rnns]
@@ -92,7 +93,31 @@ def lm_forward(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = N
         new_hidden.append(state)
         if layer != encoder.n_layers - 1:
             output = hidden_dp(output)
-    return decoder(output)[0], new_hidden
+    return output, new_hidden
+
+
+def lm_forward(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
+    """Logits of a language model for `tokens` from state `hidden`, and the state after them (see `lm_encode`)."""
+    output, new_hidden = lm_encode(model, tokens, hidden)
+    return model[1](output)[0], new_hidden
+
+
+@torch.inference_mode()
+def lm_contexts(model: nn.Module, ids: Sequence[Sequence[int]], positions: Sequence[Sequence[int]],
+                prime: Sequence[int] = (), pad_id: int = 1, batch_size: int = 256) -> list[torch.Tensor]:
+    """For each id sequence, the last-layer outputs that predict its tokens at `positions` (what the LM knew of
+    the words before each): one (len(positions), emb) tensor per sequence, batched and right-padded."""
+    out: list[torch.Tensor] = [torch.empty(0)] * len(ids)
+    skip = len(prime)
+    with native_kernels():
+        for chunk in length_sorted_batches([len(i) for i in ids], batch_size):
+            batch = torch.full((len(chunk), skip + max(len(ids[i]) for i in chunk)), pad_id, dtype=torch.long)
+            for row, i in enumerate(chunk):
+                batch[row, :skip + len(ids[i])] = torch.as_tensor([*prime, *ids[i]])
+            states = lm_encode(model, batch)[0]
+            for row, i in enumerate(chunk):
+                out[i] = states[row, [skip + p - 1 for p in positions[i]]].float()
+    return out
 
 
 _native_lock, _native_users, _native_saved = threading.Lock(), [0], [True]

@@ -58,6 +58,8 @@ class RecipeConfig:
     seed: int = 42
     patience: int = 2
     target_label: str = "clickbait"
+    # A backward LM reads each headline right to left; the sampler uses one to rescore forward draws.
+    backwards: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -76,7 +78,8 @@ def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: Recipe
                      work: str | os.PathLike, log: Callable[[str], None] = print) -> LMLearner:
     """Step 1: a headline LM from scratch on every training headline (our stand-in for WT103 pretraining)."""
     preset = get_preset(cfg.preset)
-    dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed,
+                         backwards=cfg.backwards)
     learn = lm_learner(dls, preset, path=work)
     log(f"general LM: {len(df):,} headlines, {len(tokenizer):,} tokens in vocab, preset {preset.name}")
     return fit_phases(learn, cfg.general, "general", work, cfg.patience, log)
@@ -86,7 +89,8 @@ def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: 
                        work: str | os.PathLike, log: Callable[[str], None] = print) -> LMLearner:
     """Step 2: fine-tune the general LM on the target style with gradual unfreezing and discriminative rates."""
     preset = get_preset(cfg.preset)
-    dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed)
+    dls = lm_dataloaders(df, tokenizer, bs=preset.bs, seq_len=preset.seq_len, valid_pct=cfg.valid_pct, seed=cfg.seed,
+                         backwards=cfg.backwards)
     learn = lm_learner(dls, preset, path=work)
     learn.model.load_state_dict(general.model.state_dict())
     log(f"target LM: {len(df):,} headlines")
@@ -140,7 +144,7 @@ def run_recipe(data: str | os.PathLike | pd.DataFrame, out: str | os.PathLike, w
         metrics["target"] = _validation_metrics(learn)
     else:
         log(f"no headlines labelled {cfg.target_label!r}: the general LM is the result")
-    config = {"kind": "lm", "preset": cfg.preset, "recipe": cfg.to_dict(),
+    config = {"kind": "lm", "preset": cfg.preset, "recipe": cfg.to_dict(), "backwards": cfg.backwards,
               "target_label": cfg.target_label if "target" in metrics else None, "metrics": metrics,
               "train_minutes": round((time.time() - start) / 60, 1)}
 

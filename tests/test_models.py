@@ -43,7 +43,8 @@ def test_bundle_roundtrip_identical_scores(tiny_bundle, tiny_bundle_path, tmp_pa
     assert score_headlines(HEADLINES, load_bundle(copy)) == score_headlines(HEADLINES, tiny_bundle)
     files = sorted(p.name for p in Path(tiny_bundle_path).iterdir())
     # no pickles: JSON, safetensors, and (LMs trained on headlines) the JSON rare-word table
-    assert files == ["config.json", "model.safetensors", "novelty.safetensors", "rare_words.json", "vocab.json"]
+    assert files == ["config.json", "model.safetensors", "novelty.safetensors", "rare_contexts.safetensors",
+                     "rare_words.json", "vocab.json"]
     config = json.loads((Path(tiny_bundle_path) / "config.json").read_text())
     assert config["data_fingerprint"] and config["versions"]["fastai"].startswith("2.8")
     assert config["tokenizer"]["min_freq"] == 2 and config["tokenizer"]["max_vocab"] == 3000

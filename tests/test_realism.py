@@ -1,4 +1,5 @@
-"""Realistic headlines: grammar-slip detector, article agreement, rare words for xxunk, the realism filter."""
+"""Realistic headlines: grammar-slip detector, article agreement, rare words for xxunk (drawn by their neighbours
+and the LM's state), the backward LM's check and the realism filter."""
 import json
 import re
 
@@ -8,7 +9,7 @@ from clickbait.bundle import load_bundle
 from clickbait.errors import BundleError, GenerationError
 from clickbait.evaluate import discriminator_accuracy, slip_rate
 from clickbait.generate import generate_headlines
-from clickbait.rare import RareWords
+from clickbait.rare import RareContexts, RareWords
 from clickbait.text import fix_articles, grammar_slips, wants_an, words
 
 
@@ -77,6 +78,93 @@ def test_a_corrupt_rare_word_table_is_our_error(tiny_bundle_path, tmp_path):
     (copy / "rare_words.json").write_text(json.dumps(state))
     with pytest.raises(BundleError, match="inconsistent"):
         load_bundle(copy)
+
+
+def test_rare_words_follow_the_lm_state_they_were_seen_after():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    # "kale" was seen after states near +a, "quinoa" after states near -a; by frequency "kale" would win.
+    a = rng.normal(size=16)
+    states = np.concatenate([a + 0.1 * rng.normal(size=(30, 16)), -a + 0.1 * rng.normal(size=(3, 16))])
+    table = RareWords(["kale", "quinoa"], counts=np.array([30.0, 3.0]))
+    table.contexts = RareContexts.learn(states, np.array([0] * 30 + [1] * 3), dim=4)
+    probs = table.contexts.distribution(-a, 2)
+    assert probs[1] > 0.99
+    draws = [table.fill(["xxbos", "xxunk", "xxeos"], [u / 40], states=[-a])[1] for u in range(40)]
+    assert draws.count("quinoa") > draws.count("kale")
+    assert [table.fill(["xxbos", "xxunk", "xxeos"], [u / 40])[1] for u in range(40)].count("quinoa") < 10
+
+
+def test_a_corrupt_or_mismatched_rare_context_file_is_our_error(tiny_bundle_path, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    copy = tmp_path / "lm"
+    shutil.copytree(tiny_bundle_path, copy)
+    assert load_bundle(copy).rare_words.contexts.keys.shape[1] > 0
+    tensors = {k: v.clone() for k, v in load_file(str(copy / "rare_contexts.safetensors")).items()}
+    (copy / "rare_contexts.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(BundleError, match="rare_contexts.safetensors: corrupt"):
+        load_bundle(copy)
+    bad = dict(tensors, words=tensors["words"] + 10 ** 6)  # indices past the word table
+    save_file(bad, str(copy / "rare_contexts.safetensors"))
+    with pytest.raises(BundleError, match="rare_contexts.safetensors: rare-word contexts are inconsistent"):
+        load_bundle(copy)
+    wide = dict(tensors, mean=torch.zeros(7), projection=torch.zeros(7, tensors["keys"].shape[1]))
+    save_file(wide, str(copy / "rare_contexts.safetensors"))
+    with pytest.raises(BundleError, match="7-d states"):
+        load_bundle(copy)
+
+
+@pytest.fixture(scope="module")
+def tiny_backward(slice_df, slice_tokenizer, tmp_path_factory):
+    """A tiny backward LM over the tiny forward LM's vocabulary."""
+    from fastai.torch_core import set_seed
+
+    from clickbait.bundle import save_bundle
+    from clickbait.datablocks import lm_dataloaders
+    from clickbait.models import PRESETS
+    from clickbait.train import lm_learner
+    preset = PRESETS["tiny"]
+    set_seed(0, reproducible=True)
+    dls = lm_dataloaders(slice_df, slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0, backwards=True)
+    learn = lm_learner(dls, preset, path=tmp_path_factory.mktemp("tiny-backward"))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(3, 1e-2)
+    return save_bundle(tmp_path_factory.mktemp("bundles") / "tiny-backward", learn.model, slice_tokenizer,
+                       {"kind": "lm", "preset": "tiny", "backwards": True}, train_texts=slice_df["text"])
+
+
+def test_a_backward_lm_trains_on_each_headline_read_right_to_left(slice_tokenizer):
+    import pandas as pd
+
+    from clickbait.datablocks import lm_dataloaders
+    df = pd.DataFrame({"text": ["Ten Things You Never Knew About Cats", "Why Dogs Are Better Than People"] * 10})
+    stream = lm_dataloaders(df, slice_tokenizer, bs=2, seq_len=20, backwards=True, shuffle=False).one_batch()[0]
+    first = slice_tokenizer.encode(df["text"][0])  # xxbos ... xxeos
+    assert stream[0, :len(first)].tolist() == first[::-1]
+
+
+def test_the_backward_check_is_a_safe_bundle_and_keeps_same_seed_same_headlines(tiny_bundle, tiny_backward):
+    files = sorted(p.name for p in tiny_backward.iterdir())
+    assert files == ["config.json", "model.safetensors", "novelty.safetensors", "rare_contexts.safetensors",
+                     "rare_words.json", "vocab.json"]
+    checked = dict(temperature=1.0, rare_words=True, bidirectional=True, backward=tiny_backward)
+    a = generate_headlines(40, model=tiny_bundle, seed=3, batch_size=7, **checked)
+    b = generate_headlines(40, model=tiny_bundle, seed=3, batch_size=64, **checked)
+    unchecked = generate_headlines(40, model=tiny_bundle, seed=3, **{**checked, "bidirectional": False})
+    assert a == b and a != unchecked
+    request = __import__("clickbait.generate", fromlist=["GenerationRequest"]).GenerationRequest(
+        n=40, model=tiny_bundle, seed=3, prefix="Why the", **checked)
+    sampler = request.sampler()
+    with_prefix = sampler.take(40)["text"]
+    assert sampler.rejected["disagreement"] > 0 and with_prefix.str.startswith("Why the").all()
+
+
+def test_a_forward_lm_is_not_a_backward_lm(tiny_bundle, tiny_bundle_path):
+    with pytest.raises(GenerationError, match="not a backward LM"):
+        generate_headlines(5, model=tiny_bundle, backward=tiny_bundle_path, bidirectional=True)
 
 
 @pytest.fixture(scope="module")
