@@ -48,7 +48,7 @@ def main() -> None:
 
     report = evaluate_generation(GenerationRequest(n=args.n, seed=args.seed, model=bundle), train_texts=train["text"])
     t0 = time.time()
-    theirs = predict_headlines(bundle, train, args.predict_n, 15, 0.8)
+    theirs = predict_headlines(bundle, train, args.predict_n, 15, GenerationRequest.temperature)
     theirs_rate = args.predict_n / (time.time() - t0)
     print(f"generate_headlines({args.n}): {report.headlines_per_s:,.1f} headlines/s")
     print(f"LMLearner.predict loop ({args.predict_n} headlines, same weights): {theirs_rate:,.2f} headlines/s")

@@ -1,12 +1,13 @@
-"""Do generated headlines read as real ones? Real held-out clickbait against the default and the varied settings.
+"""Do generated headlines read as real ones? Real held-out clickbait against the old default, the new one and others.
 
 For each sampler, as many headlines as the held-out clickbait slice holds: word and char TF-IDF discriminators
 (5-fold CV accuracy, 0.5 = indistinguishable), distinct-1/2, 5-gram copy rate vs training clickbait, grammar-slip
 rate, exact lengths / unique / novel, and headlines/s. "real vs real" pits held-out clickbait against as many
 training clickbait headlines. `--neural` adds a fastai classifier on the LM encoder trained to tell real from
-generated (training-slice real + one generated set; tested on held-out real + a fresh generated set).
+generated (training-slice real + one generated set; tested on held-out real + a fresh generated set), for the
+first two samplers.
 
-    .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9"] [--neural]
+    .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9"] [--neural] [--samples 10]
 """
 import argparse
 import time
@@ -21,10 +22,14 @@ from clickbait.generate import GenerationRequest, generate_from
 from clickbait.text import count_words, normalise_headline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
-SAMPLERS = [("default (T=0.8, top-p 0.95)", {}),
-            ("T=1.0", dict(temperature=1.0)),
-            ("T=1.0, rare words", dict(temperature=1.0, rare_words=True)),
-            ("T=1.0, rare words, realism filter", dict(temperature=1.0, rare_words=True, realism=True))]
+OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, rare_words=False)  # the default until 2026-11-25
+SAMPLERS = [("old default (T=0.8, top-p 0.95)", OLD_DEFAULT),
+            ("new default (T=1.0, top-p 0.9, rare words)", {}),
+            ("T=1.0, top-p 0.9, no rare words", dict(rare_words=False)),
+            ("T=1.0, top-p 0.95, rare words", dict(top_p=0.95)),
+            ("T=0.9, top-p 0.9, rare words", dict(temperature=0.9)),
+            ("T=0.8, top-p 0.9, rare words", dict(temperature=0.8)),
+            ("new default + realism filter", dict(realism=True))]
 
 
 def _number_or_text(value: str):
@@ -114,7 +119,7 @@ def main():
         print(table)
     if args.neural:
         real_train = train_target.sample(3000, random_state=1).tolist()
-        for name, options in samplers:
+        for name, options in samplers[:2]:  # each costs a classifier fit: the first two (old and new default)
             fresh = generate_from(GenerationRequest(n=3000 + n, seed=args.seed + 1, model=bundle, **options))
             acc = neural_discriminator(real_train, fresh[:3000], real, fresh[3000:], bundle)
             print(f"neural discriminator (fastai, LM encoder), {name}: {acc:.3f}")

@@ -71,11 +71,11 @@ class Bundle:
 ModelRef = Bundle | str | os.PathLike | None
 
 
-DEFAULTS = ("lm", "backward", "classifier", "discriminator")
+DEFAULTS = ("lm", "classifier", "discriminator")
 
 
 def default_bundle_path(name: str = "lm") -> Path:
-    """Where the package's bundled default model `name` ("lm", "backward", "classifier" or "discriminator") lives."""
+    """Where the package's bundled default model `name` ("lm", "classifier" or "discriminator") lives."""
     if name not in DEFAULTS:
         raise BundleError(f"no bundled model named {name!r}; the package ships {list(DEFAULTS)}")
     return BUNDLED / name
@@ -115,9 +115,9 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
     """Write a bundle directory atomically; an existing bundle is replaced only with `overwrite=True`.
 
     `config` needs `kind` ("lm" or "classifier") and `preset`; classifiers also `classes`.
-    `train_texts` are hashed for novelty checks and fingerprinted. An LM bundle also keeps the rare words (outside
-    the vocabulary) of `rare_word_texts` (default `train_texts`: give the target style's headlines) to fill its
-    `xxunk` slots.
+    `train_texts` are hashed for novelty checks and fingerprinted. A forward LM bundle also keeps the rare words
+    (outside the vocabulary) of `rare_word_texts` (default `train_texts`: give the target style's headlines) and
+    its states before them, to fill its `xxunk` slots; a backward one (`config["backwards"]`) only checks drafts.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -144,7 +144,7 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
         save_file(state, str(tmp / WEIGHTS), metadata={"format": FORMAT})
         save_file({"hashes": torch.from_numpy(hashes)}, str(tmp / NOVELTY), metadata={"format": FORMAT})
         rare_texts = texts if rare_word_texts is None else list(rare_word_texts)
-        if config["kind"] == "lm" and rare_texts:
+        if config["kind"] == "lm" and rare_texts and not config.get("backwards"):  # the forward LM fills slots
             token_lists = tokenizer.tokenize(rare_texts)
             table = RareWords.learn(token_lists, rare_texts, set(tokenizer.vocab))
             table.save(tmp / RARE)
@@ -284,7 +284,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
                   rare_words=rare_words)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _load_cached(path: str, stamp: tuple) -> Bundle:
     return load_bundle(path)
 

@@ -212,16 +212,13 @@ def _request_args(g: argparse.ArgumentParser) -> None:
     g.add_argument("--rerank", action="store_true", default=r.rerank,
                    help="draw 3x as many and keep the most click-baity")
     g.add_argument("--rare-words", action=argparse.BooleanOptionalAction, default=r.rare_words,
-                   help="fill the LM's out-of-vocabulary slots with rare training words (names, topical words)")
-    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=r.bidirectional,
-                   help="keep candidates as the backward LM agrees with the forward one")
+                   help="fill the LM's out-of-vocabulary slots with rare training words (names, topical words; "
+                   "on by default)")
     g.add_argument("--realism", action=argparse.BooleanOptionalAction, default=r.realism,
-                   help="keep candidates by discriminator rejection sampling (for --temperature 1 --rare-words)")
+                   help="keep candidates by discriminator rejection sampling (slower; README: realism)")
     g.add_argument("--model", default=r.model, help="LM bundle directory (default: the bundled LM)")
     g.add_argument("--classifier", default=r.classifier,
                    help="classifier bundle for --min-score/--rerank (default: bundled)")
-    g.add_argument("--backward", default=r.backward,
-                   help="backward LM bundle for --bidirectional (default: the bundled one, for the bundled LM)")
     g.add_argument("--discriminator", default=r.discriminator,
                    help="discriminator bundle for --realism (default: the bundled one, for the bundled LM)")
 
@@ -272,8 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="lm: model size")
     t.add_argument("--target-label", default="clickbait",
                    help="lm, discriminator: label of the target style (default clickbait)")
-    t.add_argument("--backwards", action="store_true", help="lm: read headlines right to left (a backward LM, "
-                   "for --bidirectional generation)")
+    t.add_argument("--backwards", action="store_true", help="lm: read headlines right to left (a backward LM)")
     t.add_argument("--general-epochs", type=int, default=None, help="lm: epochs of the general stage")
     t.add_argument("--target-epochs", type=int, default=None, help="lm: epochs of the final target phase")
     t.add_argument("--lm", default=None,

@@ -58,7 +58,7 @@ class RecipeConfig:
     seed: int = 42
     patience: int = 2
     target_label: str = "clickbait"
-    # A backward LM reads each headline right to left; the sampler uses one to rescore forward draws.
+    # A backward LM reads each headline right to left (ULMFiT trains both directions).
     backwards: bool = False
 
     def to_dict(self) -> dict:

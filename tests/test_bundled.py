@@ -48,3 +48,11 @@ def test_default_lm_prefers_real_word_order():
     shuffled = [" ".join(h.split()[::2] + h.split()[1::2]) for h in real]
     for r, s in zip(score_headlines(real), score_headlines(shuffled)):
         assert r > s + 3
+
+
+def test_default_generation_writes_words_outside_the_vocabulary():
+    bundle = load_bundle(default_bundle_path("lm"))
+    vocab = set(bundle.tokenizer.vocab)
+    out = generate_headlines(300, seed=1)
+    outside = {w for h in out for w in bundle.tokenizer.tokenize([h])[0] if w not in vocab and w.isalpha()}
+    assert len(outside) >= 20 and not any("xxunk" in h.lower() for h in out)

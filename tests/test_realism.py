@@ -1,5 +1,5 @@
 """Realistic headlines: grammar-slip detector, article agreement, rare words for xxunk (drawn by their neighbours
-and the LM's state), the backward LM's check and the realism filter."""
+and the LM's state), backward LMs and the realism filter."""
 import json
 import re
 
@@ -117,25 +117,6 @@ def test_a_corrupt_or_mismatched_rare_context_file_is_our_error(tiny_bundle_path
         load_bundle(copy)
 
 
-@pytest.fixture(scope="module")
-def tiny_backward(slice_df, slice_tokenizer, tmp_path_factory):
-    """A tiny backward LM over the tiny forward LM's vocabulary."""
-    from fastai.torch_core import set_seed
-
-    from clickbait.bundle import save_bundle
-    from clickbait.datablocks import lm_dataloaders
-    from clickbait.models import PRESETS
-    from clickbait.train import lm_learner
-    preset = PRESETS["tiny"]
-    set_seed(0, reproducible=True)
-    dls = lm_dataloaders(slice_df, slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0, backwards=True)
-    learn = lm_learner(dls, preset, path=tmp_path_factory.mktemp("tiny-backward"))
-    with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(3, 1e-2)
-    return save_bundle(tmp_path_factory.mktemp("bundles") / "tiny-backward", learn.model, slice_tokenizer,
-                       {"kind": "lm", "preset": "tiny", "backwards": True}, train_texts=slice_df["text"])
-
-
 def test_a_backward_lm_trains_on_each_headline_read_right_to_left(slice_tokenizer):
     import pandas as pd
 
@@ -144,27 +125,6 @@ def test_a_backward_lm_trains_on_each_headline_read_right_to_left(slice_tokenize
     stream = lm_dataloaders(df, slice_tokenizer, bs=2, seq_len=20, backwards=True, shuffle=False).one_batch()[0]
     first = slice_tokenizer.encode(df["text"][0])  # xxbos ... xxeos
     assert stream[0, :len(first)].tolist() == first[::-1]
-
-
-def test_the_backward_check_is_a_safe_bundle_and_keeps_same_seed_same_headlines(tiny_bundle, tiny_backward):
-    files = sorted(p.name for p in tiny_backward.iterdir())
-    assert files == ["config.json", "model.safetensors", "novelty.safetensors", "rare_contexts.safetensors",
-                     "rare_words.json", "vocab.json"]
-    checked = dict(temperature=1.0, rare_words=True, bidirectional=True, backward=tiny_backward)
-    a = generate_headlines(40, model=tiny_bundle, seed=3, batch_size=7, **checked)
-    b = generate_headlines(40, model=tiny_bundle, seed=3, batch_size=64, **checked)
-    unchecked = generate_headlines(40, model=tiny_bundle, seed=3, **{**checked, "bidirectional": False})
-    assert a == b and a != unchecked
-    request = __import__("clickbait.generate", fromlist=["GenerationRequest"]).GenerationRequest(
-        n=40, model=tiny_bundle, seed=3, prefix="Why the", **checked)
-    sampler = request.sampler()
-    with_prefix = sampler.take(40)["text"]
-    assert sampler.rejected["disagreement"] > 0 and with_prefix.str.startswith("Why the").all()
-
-
-def test_a_forward_lm_is_not_a_backward_lm(tiny_bundle, tiny_bundle_path):
-    with pytest.raises(GenerationError, match="not a backward LM"):
-        generate_headlines(5, model=tiny_bundle, backward=tiny_bundle_path, bidirectional=True)
 
 
 @pytest.fixture(scope="module")
