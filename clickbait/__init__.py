@@ -18,6 +18,7 @@ _EXPORTS = {
     "save_bundle": "bundle", "load_bundle": "bundle",
     "GenerationRequest": "generate", "generate_headlines": "generate", "score_headlines": "generate",
     "train_classifier": "train", "classify_headlines": "classify", "clickbait_score": "classify",
+    "check_headlines": "evaluate", "load_archive": "archive",
 }
 __all__ = sorted(_EXPORTS)
 

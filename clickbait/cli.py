@@ -1,4 +1,4 @@
-"""The `clickbait` command: generate, score, classify, train, eda, evaluate.
+"""The `clickbait` command: generate, score, classify, check, train, eda, evaluate.
 
 Exit 0 on success, 2 on bad usage or input (one line on stderr, no traceback). Under torchrun
 (`torchrun --nproc_per_node=K -m clickbait.cli train|generate ...`) the ranks share the work.
@@ -130,6 +130,12 @@ def _classify(args) -> None:
         columns="text")), args.out)
 
 
+def _check(args) -> None:
+    from .evaluate import check_headlines
+    _write_table(_per_line(_read_texts(args), lambda kept: check_headlines(
+        kept, args.model, args.classifier, args.archive).drop(columns="text")), args.out)
+
+
 def _eda(args) -> None:
     from .data import headline_stats, load_headlines, plot_headline_stats
     df = load_headlines(args.source, text_col=args.text_col)
@@ -205,6 +211,8 @@ def _request_args(g: argparse.ArgumentParser) -> None:
                    help="no two headlines equal after normalisation")
     g.add_argument("--novel", action=argparse.BooleanOptionalAction, default=r.novel,
                    help="no headline equal to a training headline")
+    g.add_argument("--archive", default=r.archive, metavar="FILE",
+                   help="your published headlines (.txt, .txt.gz or .csv): none is repeated or shares a 5-word run")
     g.add_argument("--ban", dest="banned_words", action="append", default=None, metavar="WORD",
                    help="never write WORD (repeatable; added to the default list of slurs and profanity)")
     g.add_argument("--min-score", type=float, default=r.min_score,
@@ -241,15 +249,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_generate)
 
     for name, help_, func in (("score", "log-probability (nats) of each headline under the LM", _score),
-                              ("classify", "label and class probabilities of each headline", _classify)):
+                              ("classify", "label and class probabilities of each headline", _classify),
+                              ("check", "fluency, clickbait probability, grammar slips and copies of each headline",
+                               _check)):
         s = sub.add_parser(name, help=help_, description=help_ + "; a CSV table on stdout or --out.")
         s.add_argument("source", nargs="?", default=None,
                        help="a .txt/.txt.gz/.csv file of headlines, or - for stdin (one per line)")
         s.add_argument("-t", "--text", action="append", default=None, metavar="HEADLINE",
                        help="a headline given on the command line; repeat for more")
         s.add_argument("--text-col", default=None, help="CSV column holding the headlines")
-        s.add_argument("--model", default=None, help=f"{'LM' if name == 'score' else 'classifier'} bundle "
+        s.add_argument("--model", default=None, help=f"{'classifier' if name == 'classify' else 'LM'} bundle "
                        "(default: the bundled one)")
+        if name == "check":
+            s.add_argument("--classifier", default=None, help="classifier bundle (default: the bundled one)")
+            s.add_argument("--archive", default=None, metavar="FILE",
+                           help="your published headlines: report the one each headline copies a 5-word run of")
         s.add_argument("--out", default=None, metavar="FILE.csv")
         s.set_defaults(func=func)
 

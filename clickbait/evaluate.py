@@ -1,22 +1,22 @@
-"""Generation metrics: speed, length compliance, duplicates, novelty, diversity and copying from training headlines."""
+"""Generation metrics (speed, length compliance, duplicates, novelty, diversity, copying from training headlines)
+and `check_headlines`, an editor's report on headlines of their own."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 
-from .bundle import resolve_bundle
-from .generate import GenerationRequest, generate_from
-from .text import count_words, grammar_slips, normalise_headline, word_tokens
+import pandas as pd
 
-__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "ngrams", "slip_rate",
-           "discriminator_accuracy"]
+from .archive import Archive, load_archive
+from .bundle import ModelRef, resolve_bundle
+from .classify import clickbait_score
+from .generate import GenerationRequest, generate_from, score_headlines
+from .text import count_words, grammar_slips, headline_list, ngrams, normalise_headline, word_tokens
 
-
-def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    """The lowercase word/punctuation n-grams of one headline."""
-    words = word_tokens(text)
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "slip_rate",
+           "discriminator_accuracy", "check_headlines"]
 
 
 def distinct_n(texts: Iterable[str], n: int) -> float:
@@ -103,3 +103,21 @@ def evaluate_generation(request: GenerationRequest | None = None, *, train_texts
         copy_rate=None if train_texts is None else round(copy_rate(texts, train_texts), 4),
         mean_log_prob_per_word=round(float((out["log_prob"] / (out["words"] + 1)).mean()), 4),
         samples=texts[:samples])
+
+
+def check_headlines(headlines: Iterable[str], model: ModelRef = None, classifier: ModelRef = None,
+                    archive: str | os.PathLike | Iterable[str] | Archive | None = None) -> pd.DataFrame:
+    """Per headline: LM fluency (`log_prob_per_word`, nats, end of headline counted as a word), `clickbait`
+    probability, `slips` (`grammar_slips`, joined by "; "), `training_copy` (equals a training headline of the LM)
+    and `archive_overlap` (the archive headline it equals or shares a 5-word run with, else "")."""
+    texts = headline_list(headlines)
+    lm = resolve_bundle(model, "lm")
+    words = pd.Series([count_words(t) for t in texts])
+    archive = None if archive is None else load_archive(archive)
+    return pd.DataFrame({
+        "text": texts,
+        "log_prob_per_word": (pd.Series(score_headlines(texts, lm)) / (words + 1)).round(4),
+        "clickbait": [round(p, 4) for p in clickbait_score(texts, classifier)],
+        "slips": ["; ".join(grammar_slips(t)) for t in texts],
+        "training_copy": ~lm.is_novel(texts),
+        "archive_overlap": ["" if archive is None else archive.overlap(t) or "" for t in texts]})

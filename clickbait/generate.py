@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .bundle import Bundle, ModelRef, default_bundle_path, resolve_bundle
+from .archive import Archive, load_archive
+from .bundle import Bundle, ModelRef, data_fingerprint, default_bundle_path, resolve_bundle
 from .classify import clickbait_scorer, realness_odds
 from .errors import GenerationError
 from .models import lm_encode, native_kernels, score_ids
@@ -75,6 +76,8 @@ class GenerationRequest:
 
     The API, the CLI and batch jobs fill it in; `sampler()` builds what serves it. `seed=None` means a random
     seed, drawn by `seeded()`. `banned_words` (lowercase words) replaces the default list; None disables it.
+    `archive` (a headline file or a list of headlines) extends novelty: no headline equal to one of them or sharing
+    a 5-word run with one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
     neighbours and the LM's state; `realism` keeps candidates by discriminator rejection sampling
     (`discriminator`, default the bundled one for the bundled LM): slower, and no better in a blind read.
@@ -93,6 +96,7 @@ class GenerationRequest:
     seed: int | None = None
     unique: bool = True
     novel: bool = True
+    archive: str | os.PathLike | tuple[str, ...] | None = None
     banned_words: frozenset[str] | None = DEFAULT_BANNED_WORDS
     min_score: float | None = None
     rerank: bool = False
@@ -140,6 +144,10 @@ class GenerationRequest:
                                   f"{self.banned_words!r}")
         if self.banned_words is not None:
             object.__setattr__(self, "banned_words", frozenset(w.lower() for w in self.banned_words))
+        if self.archive is not None and not isinstance(self.archive, (str, os.PathLike)):
+            if not all(isinstance(t, str) for t in self.archive):
+                raise GenerationError("archive must be a headline file or a list of headlines (str)")
+            object.__setattr__(self, "archive", tuple(self.archive))
 
     @property
     def scored(self) -> bool:
@@ -156,6 +164,10 @@ class GenerationRequest:
         out["banned_words"] = None if self.banned_words is None else sorted(self.banned_words)
         for name in ("model", "classifier", "discriminator"):
             out[name] = _model_name(out[name])
+        if isinstance(self.archive, tuple):  # a job records which headlines, not all of them
+            out["archive"] = {"headlines": len(self.archive), "fingerprint": data_fingerprint(self.archive)}
+        elif self.archive is not None:
+            out["archive"] = str(self.archive)
         return out
 
     def sampler(self, stream: tuple[int, ...] = (), start: int = 0, seen: set[int] | None = None) -> HeadlineSampler:
@@ -165,7 +177,8 @@ class GenerationRequest:
         lm = resolve_bundle(request.model, "lm")
         scorer = clickbait_scorer(request.classifier) if request.scored else None
         return HeadlineSampler(lm, request, stream=stream, start=start, seen=seen, scorer=scorer,
-                               discriminator=self._discriminator(lm))
+                               discriminator=self._discriminator(lm),
+                               archive=None if request.archive is None else load_archive(request.archive))
 
     def _discriminator(self, lm: Bundle) -> Bundle | None:
         # The realism filter needs a discriminator trained on this LM's own output: the one given, else the
@@ -327,12 +340,13 @@ class HeadlineSampler:
 
     def __init__(self, bundle: Bundle, request: GenerationRequest, *, stream: tuple[int, ...] = (), start: int = 0,
                  seen: set[int] | None = None, scorer: Callable[[list[str]], list[float]] | None = None,
-                 discriminator: Bundle | None = None):
+                 discriminator: Bundle | None = None, archive: Archive | None = None):
         if request.scored and scorer is None:
             raise GenerationError("min_score and rerank need a scorer (texts -> clickbait probabilities)")
         if request.seed is None:
             raise GenerationError("a sampler needs a seeded request (request.seeded())")
         self.bundle, self.request, self.scorer, self.discriminator = bundle, request, scorer, discriminator
+        self.archive = archive
         if discriminator is not None and not discriminator.config.get("odds_scale", 0) > 0:
             raise GenerationError(f"{discriminator.path}: not a realism discriminator (no positive odds_scale)")
         self.banned = request.banned_words or frozenset()
@@ -344,7 +358,7 @@ class HeadlineSampler:
         self.entropy = (request.seed, *stream)
         self.seen = set() if seen is None else seen
         self.position = start  # the first candidate index not yet looked at
-        self.rejected = dict(too_long=0, duplicate=0, not_novel=0, banned=0, length=0, unbalanced=0,
+        self.rejected = dict(too_long=0, duplicate=0, not_novel=0, in_archive=0, banned=0, length=0, unbalanced=0,
                              unrealistic=0, below_min_score=0)
         self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
 
@@ -360,6 +374,8 @@ class HeadlineSampler:
             return "duplicate"
         if request.novel and not self.bundle.is_novel([text])[0]:
             return "not_novel"
+        if self.archive is not None and self.archive.overlap(text) is not None:
+            return "in_archive"
         return None
 
     def _batch(self, rows: int) -> list[tuple[int, str, int, int, float]]:
@@ -406,7 +422,7 @@ class HeadlineSampler:
             attempts = self.position - start
             if attempts >= max_attempts:
                 raise GenerationError(f"found only {len(found)} of {n} headlines in {attempts} attempts "
-                                      f"(rejected: {self.rejected}); loosen min_len/max_len, unique, novel, "
+                                      f"(rejected: {self.rejected}); loosen min_len/max_len, unique, novel, archive, "
                                       f"prefix or min_score")
             # Size the batch to what is still needed at this take's acceptance rate so far: a full last batch of
             # which only a few rows are kept costs as much as the rest of the call. Only this take's own counts, so
@@ -457,6 +473,7 @@ def generate_headlines(
         seed: int | None = GenerationRequest.seed,
         unique: bool = GenerationRequest.unique,
         novel: bool = GenerationRequest.novel,
+        archive: str | os.PathLike | Iterable[str] | None = GenerationRequest.archive,
         banned_words: Iterable[str] | None = GenerationRequest.banned_words,
         min_score: float | None = GenerationRequest.min_score,
         rerank: bool = GenerationRequest.rerank,
@@ -479,6 +496,7 @@ def generate_headlines(
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
                                 top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
+                                archive=archive,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,
                                 discriminator=discriminator)

@@ -11,7 +11,7 @@ from typing import Iterable
 from .errors import HeadlineDataError
 
 __all__ = ["headline_list", "clean_headline", "normalise_headline", "headline_hash", "WORD", "words", "has_word_char",
-           "count_words", "TOKEN", "word_tokens", "wants_an", "fix_articles", "grammar_slips"]
+           "count_words", "TOKEN", "word_tokens", "ngrams", "wants_an", "fix_articles", "grammar_slips"]
 
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
@@ -71,6 +71,12 @@ def words(text: str) -> list[str]:
 def word_tokens(text: str) -> list[str]:
     """The lowercase words and punctuation marks of a headline, as n-gram metrics count them."""
     return TOKEN.findall(text.lower())
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    """The lowercase word/punctuation n-grams of one headline."""
+    tokens = word_tokens(text)
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
 
 
 def has_word_char(token: str) -> bool:
