@@ -82,3 +82,18 @@ def test_the_check_command_writes_one_row_per_line(tiny_bundle_path, clas_bundle
     missing = subprocess.run([sys.executable, "-m", "clickbait.cli", "check", "-t", "A Headline", "--archive",
                               str(tmp_path / "nope.txt")], capture_output=True, text=True)
     assert missing.returncode == 2 and "nope.txt: no such file" in missing.stderr
+
+
+def test_a_job_records_its_archive_and_a_resume_with_another_is_refused(tiny_bundle, tmp_path):
+    import json
+
+    from clickbait.batch import write_headlines
+    from clickbait.errors import JobError
+    out = tmp_path / "job.csv"
+    request = GenerationRequest(n=30, model=tiny_bundle, seed=1, archive=["One Headline We Ran", "Another We Ran"])
+    write_headlines(out, request, progress=False)
+    recorded = json.loads((tmp_path / "job.csv.job.json").read_text())["job"]["archive"]
+    assert recorded["headlines"] == 2 and len(recorded["fingerprint"]) == 64
+    with pytest.raises(JobError, match="archive"):
+        write_headlines(out, GenerationRequest(n=30, model=tiny_bundle, seed=1, archive=["A Third One"]),
+                        resume=True, progress=False)
