@@ -18,10 +18,11 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q tests
 
-# The bundled default models: the ULMFiT LM, the classifier and the realism discriminator on its encoder.
-# Rerun to resume after a kill.
+# The bundled default models: the ULMFiT LM (clickbait voice), the same recipe with the news voice, the classifier
+# and the realism discriminator on the clickbait LM's encoder. Rerun to resume after a kill.
 model: install
 	$(BIN)/clickbait train lm --data $(SHARED) --out clickbait/bundled/lm --work runs/default --force
+	$(BIN)/clickbait train lm --data $(SHARED) --target-label news --out clickbait/bundled/lm-news --work runs/news --force
 	$(BIN)/clickbait train classifier --data $(SHARED) --lm clickbait/bundled/lm --out clickbait/bundled/classifier --work runs/classifier --force
 	$(BIN)/clickbait train discriminator --data $(SHARED) --lm clickbait/bundled/lm --out clickbait/bundled/discriminator --work runs/discriminator --force
 

@@ -2,8 +2,9 @@
 
 For each sampler, as many headlines as the held-out clickbait slice holds: word and char TF-IDF discriminators
 (5-fold CV accuracy, 0.5 = indistinguishable), distinct-1/2, 5-gram copy rate vs training clickbait, grammar-slip
-rate, exact lengths / unique / novel, and headlines/s. "real vs real" pits held-out clickbait against as many
-training clickbait headlines. `--neural` adds a fastai classifier on the LM encoder trained to tell real from
+rate, exact lengths / unique / novel, headlines/s, and `voice`: the share the bundled classifier labels as the
+voice asked for. "real vs real" pits held-out clickbait against as many training clickbait headlines. `--label
+news` does all of it for the news voice against held-out news. `--neural` adds a fastai classifier on the LM encoder trained to tell real from
 generated (training-slice real + one generated set; tested on held-out real + a fresh generated set), for the
 first two samplers.
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clickbait.bundle import resolve_bundle
+from clickbait.classify import classify_headlines
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.evaluate import copy_rate, discriminator_accuracy, distinct_n, slip_rate
 from clickbait.generate import GenerationRequest, generate_from
@@ -59,7 +60,6 @@ def parse_extra(spec: str) -> tuple[str, dict]:
 
 def neural_discriminator(real_train, gen_train, real_test, gen_test, lm) -> float:
     """Accuracy of a fastai classifier (LM encoder) on held-out real vs a fresh generated set."""
-    from clickbait.classify import classify_headlines
     from clickbait.fit import Phase
     from clickbait.train import ClassifierConfig, train_classifier
     df = pd.DataFrame({"text": list(real_train) + list(gen_train),
@@ -82,7 +82,8 @@ def row(name, texts, real, train_target, seconds=None, request=None, bundle=None
     if request is not None:
         out.update(exact_len=sum(request.min_len <= count_words(t) <= request.max_len for t in texts) / len(texts),
                    unique=len({normalise_headline(t) for t in texts}) / len(texts),
-                   novel=float(bundle.is_novel(texts).mean()), per_s=len(texts) / seconds)
+                   novel=float(bundle.is_novel(texts).mean()), per_s=len(texts) / seconds,
+                   voice=float((classify_headlines(texts)["label"] == request.label).mean()))
     return out
 
 
@@ -95,19 +96,20 @@ def main():
     p.add_argument("--no-defaults", action="store_true", help="only the --extra samplers")
     p.add_argument("--neural", action="store_true")
     p.add_argument("--samples", type=int, default=0, help="print this many headlines of each sampler")
+    p.add_argument("--label", default="clickbait", help="the voice: real headlines of this label, its bundled LM")
     args = p.parse_args()
     train, held = split_holdout(load_chakraborty(args.data))
-    real = held[held.label == "clickbait"]["text"].tolist()
-    train_target = train[train.label == "clickbait"]["text"]
-    bundle = resolve_bundle(args.model, "lm")
+    real = held[held.label == args.label]["text"].tolist()
+    train_target = train[train.label == args.label]["text"]
+    bundle = GenerationRequest(model=args.model, label=args.label).lm()
     n = len(real)
-    print(f"held-out clickbait: {n:,} headlines; every sampler writes as many (4..15 words, seed {args.seed})")
+    print(f"held-out {args.label}: {n:,} headlines; every sampler writes as many (4..15 words, seed {args.seed})")
     rows = [row("real vs real", train_target.sample(n, random_state=0).tolist(), real, train_target, measured=real)]
     samplers = [] if args.no_defaults else list(SAMPLERS)
     samplers += [parse_extra(spec) for spec in args.extra]
     generated = {}
     for name, options in samplers:
-        request = GenerationRequest(n=n, seed=args.seed, model=bundle, **options)
+        request = GenerationRequest(n=n, seed=args.seed, model=bundle, label=args.label, **options)
         start = time.time()
         texts = generate_from(request)
         generated[name] = texts
@@ -120,7 +122,8 @@ def main():
     if args.neural:
         real_train = train_target.sample(3000, random_state=1).tolist()
         for name, options in samplers[:2]:  # each costs a classifier fit: the first two (old and new default)
-            fresh = generate_from(GenerationRequest(n=3000 + n, seed=args.seed + 1, model=bundle, **options))
+            fresh = generate_from(GenerationRequest(n=3000 + n, seed=args.seed + 1, model=bundle, label=args.label,
+                                                    **options))
             acc = neural_discriminator(real_train, fresh[:3000], real, fresh[3000:], bundle)
             print(f"neural discriminator (fastai, LM encoder), {name}: {acc:.3f}")
 

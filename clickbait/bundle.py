@@ -71,11 +71,11 @@ class Bundle:
 ModelRef = Bundle | str | os.PathLike | None
 
 
-DEFAULTS = ("lm", "classifier", "discriminator")
+DEFAULTS = ("lm", "lm-news", "classifier", "discriminator")
 
 
 def default_bundle_path(name: str = "lm") -> Path:
-    """Where the package's bundled default model `name` ("lm", "classifier" or "discriminator") lives."""
+    """Where the package's bundled default model `name` ("lm", "lm-news", "classifier" or "discriminator") lives."""
     if name not in DEFAULTS:
         raise BundleError(f"no bundled model named {name!r}; the package ships {list(DEFAULTS)}")
     return BUNDLED / name
@@ -284,7 +284,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
                   rare_words=rare_words)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=6)
 def _load_cached(path: str, stamp: tuple) -> Bundle:
     return load_bundle(path)
 

@@ -14,7 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import ClickbaitError, OutputExistsError, UsageError
-from .generate import GenerationRequest
+from .generate import LABEL_BUNDLES, GenerationRequest
 from .tokenizer import STYLES
 
 __all__ = ["main", "build_parser", "request_from_args", "NOT_REQUEST_FLAGS"]
@@ -211,6 +211,8 @@ def _request_args(g: argparse.ArgumentParser) -> None:
                    help="no two headlines equal after normalisation")
     g.add_argument("--novel", action=argparse.BooleanOptionalAction, default=r.novel,
                    help="no headline equal to a training headline")
+    g.add_argument("--label", default=r.label, choices=sorted(LABEL_BUNDLES),
+                   help=f"the voice: which bundled LM writes (default {r.label})")
     g.add_argument("--archive", default=r.archive, metavar="FILE",
                    help="your published headlines (.txt, .txt.gz or .csv): none is repeated or shares a 5-word run")
     g.add_argument("--ban", dest="banned_words", action="append", default=None, metavar="WORD",

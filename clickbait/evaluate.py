@@ -89,7 +89,7 @@ def evaluate_generation(request: GenerationRequest | None = None, *, train_texts
     """Serve `request` (default: 1,000 headlines, seed 0, from the bundled LM) and measure what it gave.
     The copy rate needs the bundle's training headlines (`train_texts`)."""
     request = request or GenerationRequest(n=1000, seed=0)
-    bundle = resolve_bundle(request.model, "lm")
+    bundle = request.lm()
     start = time.time()
     out = generate_from(request, return_scores=True)
     seconds = time.time() - start

@@ -25,7 +25,7 @@ from .models import lm_encode, native_kernels, score_ids
 from .text import WORD, clean_headline, headline_list, count_words, fix_articles, has_word_char, headline_hash
 from .tokenizer import SPECIAL_TOKENS, STYLES, detokenize, glues_left, glues_right
 
-__all__ = ["GenerationRequest", "HeadlineSampler", "generate_headlines", "score_headlines", "DEFAULT_BANNED_WORDS",
+__all__ = ["GenerationRequest", "LABEL_BUNDLES", "HeadlineSampler", "generate_headlines", "score_headlines", "DEFAULT_BANNED_WORDS",
            "RERANK_POOL", "most_clickbaity", "balanced", "generate_from", "MAX_CALL_N", "MAX_JOB_N", "MIN_TEMPERATURE",
            "MAX_TEMPERATURE", "MAX_WORDS"]
 
@@ -51,6 +51,8 @@ def balanced(text: str) -> bool:
     return depth == 0 and '""' not in text
 
 
+# The voices the package ships an LM for: each label's bundled target fine-tune of the one general headline LM.
+LABEL_BUNDLES = {"clickbait": "lm", "news": "lm-news"}
 RERANK_POOL = 3  # rerank draws this many times n and keeps the n most click-baity
 # Bounds that keep every request finite: one call returns at most MAX_CALL_N headlines (a batch job, at most
 # MAX_JOB_N, streams to a file); temperatures outside these only draw the single likeliest or uniform noise.
@@ -77,7 +79,8 @@ class GenerationRequest:
     The API, the CLI and batch jobs fill it in; `sampler()` builds what serves it. `seed=None` means a random
     seed, drawn by `seeded()`. `banned_words` (lowercase words) replaces the default list; None disables it.
     `archive` (a headline file or a list of headlines) extends novelty: no headline equal to one of them or sharing
-    a 5-word run with one.
+    a 5-word run with one. `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is
+    None, and must match the `target_label` of a model that has one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
     neighbours and the LM's state; `realism` keeps candidates by discriminator rejection sampling
     (`discriminator`, default the bundled one for the bundled LM): slower, and no better in a blind read.
@@ -97,6 +100,7 @@ class GenerationRequest:
     unique: bool = True
     novel: bool = True
     archive: str | os.PathLike | tuple[str, ...] | None = None
+    label: str = "clickbait"
     banned_words: frozenset[str] | None = DEFAULT_BANNED_WORDS
     min_score: float | None = None
     rerank: bool = False
@@ -127,6 +131,8 @@ class GenerationRequest:
             raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k is not None and (not _is_int(self.top_k) or self.top_k < 1):
             raise GenerationError(f"top_k must be an int of at least 1, got {self.top_k}")
+        if self.label not in LABEL_BUNDLES:
+            raise GenerationError(f"label must be one of {sorted(LABEL_BUNDLES)}, got {self.label!r}")
         if self.style not in STYLES:
             raise GenerationError(f"style must be one of {STYLES}, got {self.style!r}")
         if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2 ** 63):
@@ -174,11 +180,20 @@ class GenerationRequest:
         """The sampler serving this request: random stream `(seed, *stream)`, from candidate `start`, skipping the
         `headline_hash`es in `seen` (a resumed job's earlier output)."""
         request = self.seeded()
-        lm = resolve_bundle(request.model, "lm")
+        lm = request.lm()
         scorer = clickbait_scorer(request.classifier) if request.scored else None
         return HeadlineSampler(lm, request, stream=stream, start=start, seen=seen, scorer=scorer,
                                discriminator=self._discriminator(lm),
                                archive=None if request.archive is None else load_archive(request.archive))
+
+    def lm(self) -> Bundle:
+        """The LM that writes in this request's voice: `model`, else the bundled LM for `label`."""
+        lm = resolve_bundle(self.model, "lm", LABEL_BUNDLES[self.label])
+        written = lm.config.get("target_label")
+        if self.model is not None and written is not None and written != self.label:
+            raise GenerationError(f"{lm.path}: this LM writes {written!r} headlines, not {self.label!r}; pass "
+                                  f"label={written!r} or another model")
+        return lm
 
     def _discriminator(self, lm: Bundle) -> Bundle | None:
         # The realism filter needs a discriminator trained on this LM's own output: the one given, else the
@@ -474,6 +489,7 @@ def generate_headlines(
         unique: bool = GenerationRequest.unique,
         novel: bool = GenerationRequest.novel,
         archive: str | os.PathLike | Iterable[str] | None = GenerationRequest.archive,
+        label: str = GenerationRequest.label,
         banned_words: Iterable[str] | None = GenerationRequest.banned_words,
         min_score: float | None = GenerationRequest.min_score,
         rerank: bool = GenerationRequest.rerank,
@@ -496,7 +512,7 @@ def generate_headlines(
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
                                 top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
-                                archive=archive,
+                                archive=archive, label=label,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,
                                 discriminator=discriminator)

@@ -56,3 +56,11 @@ def test_default_generation_writes_words_outside_the_vocabulary():
     out = generate_headlines(300, seed=1)
     outside = {w for h in out for w in bundle.tokenizer.tokenize([h])[0] if w not in vocab and w.isalpha()}
     assert len(outside) >= 20 and not any("xxunk" in h.lower() for h in out)
+
+
+def test_the_news_voice_writes_what_the_classifier_calls_news():
+    from clickbait.classify import classify_headlines
+    news = generate_headlines(60, seed=0, label="news")
+    assert load_bundle(default_bundle_path("lm-news")).is_novel(news).all()
+    assert (classify_headlines(news)["label"] == "news").mean() >= 0.8
+    assert (classify_headlines(generate_headlines(60, seed=0))["label"] == "clickbait").mean() >= 0.8

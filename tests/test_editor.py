@@ -1,4 +1,5 @@
-"""Editor controls: an archive of published headlines extends novelty; `check_headlines` reports on an editor's own."""
+"""Editor controls: the voice (`label`), an archive of published headlines that extends novelty, and
+`check_headlines` on an editor's own headlines."""
 import subprocess
 import sys
 
@@ -97,3 +98,18 @@ def test_a_job_records_its_archive_and_a_resume_with_another_is_refused(tiny_bun
     with pytest.raises(JobError, match="archive"):
         write_headlines(out, GenerationRequest(n=30, model=tiny_bundle, seed=1, archive=["A Third One"]),
                         resume=True, progress=False)
+
+
+def test_the_voice_must_be_known_and_match_the_model(tiny_bundle_path, tmp_path):
+    import json
+    import shutil
+    with pytest.raises(GenerationError, match=r"label must be one of \['clickbait', 'news'\], got 'sports'"):
+        GenerationRequest(label="sports")
+    news = tmp_path / "news-lm"
+    shutil.copytree(tiny_bundle_path, news)
+    config = json.loads((news / "config.json").read_text())
+    (news / "config.json").write_text(json.dumps({**config, "target_label": "news"}))
+    with pytest.raises(GenerationError, match="this LM writes 'news' headlines, not 'clickbait'"):
+        generate_headlines(3, model=news, seed=0)
+    assert len(generate_headlines(3, model=news, seed=0, label="news")) == 3
+    assert len(generate_headlines(3, model=tiny_bundle_path, seed=0, label="news")) == 3  # no target_label: any
