@@ -6,11 +6,16 @@ rate, exact lengths / unique / novel, headlines/s, and `voice`: the share the bu
 voice asked for. "real vs real" pits held-out clickbait against as many training clickbait headlines. `--label
 news` does all of it for the news voice against held-out news. `--neural` adds a fastai classifier on the LM encoder trained to tell real from
 generated (training-slice real + one generated set; tested on held-out real + a fresh generated set), for the
-first two samplers.
+first two samplers. `--keywords 200` adds keyword generation: 200 keyword sets (1 or 2 content words of a held-out
+headline of the voice, as written there), 5 headlines each, against 1,000 unconstrained ones; `contains` is the share
+holding every keyword as given. `--keyword-source train` draws the sets from training headlines instead (for tuning).
 
     .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9"] [--neural] [--samples 10]
+                                      [--label news] [--keywords 200]
 """
 import argparse
+import random
+import re
 import time
 from pathlib import Path
 
@@ -19,8 +24,8 @@ import pandas as pd
 from clickbait.classify import classify_headlines
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.evaluate import copy_rate, discriminator_accuracy, distinct_n, slip_rate
-from clickbait.generate import GenerationRequest, generate_from
-from clickbait.text import count_words, normalise_headline
+from clickbait.generate import DEFAULT_BANNED_WORDS, GenerationRequest, generate_from
+from clickbait.text import WORD, count_words, normalise_headline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
 OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, rare_words=False)  # the default until 2026-11-25
@@ -87,6 +92,46 @@ def row(name, texts, real, train_target, seconds=None, request=None, bundle=None
     return out
 
 
+def keyword_sets(headlines: list[str], count: int, seed: int) -> list[list[str]]:
+    """`count` keyword sets: 1 or 2 content words (not stop words, 3+ letters) of one headline each."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+    rng, sets = random.Random(seed), []
+    for text in rng.sample(headlines, len(headlines)):
+        words = list(dict.fromkeys(w for w in WORD.findall(text) if w.isalpha() and len(w) >= 3
+                                   and w.lower() not in STOP_WORDS and w.lower() not in DEFAULT_BANNED_WORDS))
+        if words:
+            sets.append(rng.sample(words, min(len(words), 1 + len(sets) % 2)))
+        if len(sets) == count:
+            return sets
+    return sets
+
+
+def contains_all(text: str, keywords: list[str]) -> bool:
+    """True when `text` holds every keyword as a whole phrase, exactly as written."""
+    return all(re.search(rf"(?<![^\W_]){re.escape(k)}(?![^\W_])", text) for k in keywords)
+
+
+def keyword_rows(args, bundle, real, train_target, source: list[str]) -> list[dict]:
+    """An unconstrained row and a keyword row of the same size, 5 headlines per keyword set."""
+    sets = keyword_sets(source, args.keywords, args.seed)
+    plain = GenerationRequest(n=5 * len(sets), seed=args.seed, model=bundle, label=args.label)
+    start = time.time()
+    texts = generate_from(plain)
+    rows = [row(f"unconstrained, {plain.n}", texts, real, train_target, time.time() - start, plain, bundle)]
+    texts, hits, start = [], 0, time.time()
+    for i, keywords in enumerate(sets):
+        request = GenerationRequest(n=5, seed=args.seed + i, model=bundle, label=args.label, keywords=tuple(keywords))
+        out = generate_from(request)
+        hits += sum(contains_all(t, keywords) for t in out)
+        texts += out
+    rows.append(row(f"keywords ({len(sets)} sets x 5)", texts, real, train_target, time.time() - start,
+                    plain, bundle))
+    rows[-1]["contains"] = hits / len(texts)
+    if args.samples:
+        print("--- keywords", *[f"{sets[i // 5]} -> {texts[i]}" for i in range(0, 5 * args.samples, 5)], sep="\n")
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(SHARED))
@@ -97,6 +142,8 @@ def main():
     p.add_argument("--neural", action="store_true")
     p.add_argument("--samples", type=int, default=0, help="print this many headlines of each sampler")
     p.add_argument("--label", default="clickbait", help="the voice: real headlines of this label, its bundled LM")
+    p.add_argument("--keywords", type=int, default=0, help="add keyword rows over this many keyword sets")
+    p.add_argument("--keyword-source", choices=["held-out", "train"], default="held-out")
     args = p.parse_args()
     train, held = split_holdout(load_chakraborty(args.data))
     real = held[held.label == args.label]["text"].tolist()
@@ -116,6 +163,9 @@ def main():
         rows.append(row(name, texts, real, train_target, time.time() - start, request, bundle))
         if args.samples:
             print(f"--- {name}", *texts[:args.samples], sep="\n")
+    if args.keywords:
+        source = real if args.keyword_source == "held-out" else train_target.tolist()
+        rows += keyword_rows(args, bundle, real, train_target, source)
     table = pd.DataFrame(rows).set_index("sampler")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(table)

@@ -18,7 +18,7 @@ _EXPORTS = {
     "save_bundle": "bundle", "load_bundle": "bundle",
     "GenerationRequest": "generate", "generate_headlines": "generate", "score_headlines": "generate",
     "train_classifier": "train", "classify_headlines": "classify", "clickbait_score": "classify",
-    "check_headlines": "evaluate", "load_archive": "archive",
+    "check_headlines": "evaluate", "load_archive": "archive", "rewrite_headline": "rewrite",
 }
 __all__ = sorted(_EXPORTS)
 

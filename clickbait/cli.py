@@ -1,4 +1,4 @@
-"""The `clickbait` command: generate, score, classify, check, train, eda, evaluate.
+"""The `clickbait` command: generate, score, classify, check, rewrite, train, eda, evaluate.
 
 Exit 0 on success, 2 on bad usage or input (one line on stderr, no traceback). Under torchrun
 (`torchrun --nproc_per_node=K -m clickbait.cli train|generate ...`) the ranks share the work.
@@ -95,6 +95,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     """The generation request a `generate` or `evaluate` command line asks for; `--ban` adds to the default list."""
     values = {f.name: getattr(args, f.name) for f in fields(GenerationRequest)}
     values["banned_words"] = GenerationRequest.banned_words | set(args.banned_words or ())
+    values["keywords"] = tuple(args.keywords or ())
     return GenerationRequest(**values)
 
 
@@ -134,6 +135,12 @@ def _check(args) -> None:
     from .evaluate import check_headlines
     _write_table(_per_line(_read_texts(args), lambda kept: check_headlines(
         kept, args.model, args.classifier, args.archive).drop(columns="text")), args.out)
+
+
+def _rewrite(args) -> None:
+    from .rewrite import rewrite_headline
+    _write_table(rewrite_headline(args.headline, n=args.n, label=args.label, keep=args.keep, seed=args.seed,
+                                  model=args.model, classifier=args.classifier), args.out)
 
 
 def _eda(args) -> None:
@@ -213,6 +220,8 @@ def _request_args(g: argparse.ArgumentParser) -> None:
                    help="no headline equal to a training headline")
     g.add_argument("--label", default=r.label, choices=sorted(LABEL_BUNDLES),
                    help=f"the voice: which bundled LM writes (default {r.label})")
+    g.add_argument("--keyword", dest="keywords", action="append", default=None, metavar="WORDS",
+                   help="every headline holds WORDS, wherever they fit (repeatable; capitals kept as written)")
     g.add_argument("--archive", default=r.archive, metavar="FILE",
                    help="your published headlines (.txt, .txt.gz or .csv): none is repeated or shares a 5-word run")
     g.add_argument("--ban", dest="banned_words", action="append", default=None, metavar="WORD",
@@ -268,6 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
                            help="your published headlines: report the one each headline copies a 5-word run of")
         s.add_argument("--out", default=None, metavar="FILE.csv")
         s.set_defaults(func=func)
+
+    w = sub.add_parser("rewrite", help="variants of a headline in a voice, keeping its content words, best first",
+                       description="Rewrite a headline: keep its names, numbers and rarest content words (or --keep), "
+                       "write variants in --label's voice, rank by log(classifier probability of the voice) + LM "
+                       "log-prob per word; a CSV table on stdout or --out.")
+    w.add_argument("headline")
+    w.add_argument("-n", type=_positive_int, default=10, help="how many variants (default 10)")
+    w.add_argument("--label", default="clickbait", choices=sorted(LABEL_BUNDLES), help="the voice to write in")
+    w.add_argument("--keep", action="append", default=None, metavar="WORDS",
+                   help="keep WORDS instead of the picked content words (repeatable)")
+    w.add_argument("--seed", type=int, default=None)
+    w.add_argument("--model", default=None, help="LM bundle (default: the bundled LM of the voice)")
+    w.add_argument("--classifier", default=None, help="classifier bundle (default: the bundled one)")
+    w.add_argument("--out", default=None, metavar="FILE.csv")
+    w.set_defaults(func=_rewrite)
 
     t = sub.add_parser("train", help="train an LM (ULMFiT recipe) or a classifier, writing a bundle",
                        description="Train from a Chakraborty-format folder, a .csv, .txt or .txt.gz file. "

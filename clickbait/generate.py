@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Callable, Iterable
 
@@ -59,6 +60,95 @@ RERANK_POOL = 3  # rerank draws this many times n and keeps the n most click-bai
 MAX_CALL_N, MAX_JOB_N = 100_000, 100_000_000
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 5.0
 MAX_WORDS = 64
+MAX_KEYWORDS = 5
+# Where keywords go: the first after 0..FIRST_GAP free words, each later one after 1..LATER_GAP more. The LM then
+# judges the spot: a draw is kept with probability min(1, exp(fit - reference)), fit being the mean log-prob (nats)
+# the LM gave each keyword where it was put, and reference the KEYWORD_FIT_QUANTILE of fits over the request's first
+# KEYWORD_CALIBRATION candidates (a common word fits anywhere; a name fits nowhere well).
+# Chosen on training-slice keywords (bench/realism.py --keywords).
+FIRST_GAP, LATER_GAP = 6, 3
+KEYWORD_FIT_QUANTILE, KEYWORD_CALIBRATION = 0.9, 64
+
+
+def _check_keywords(keywords, banned: frozenset[str] | None, max_len: int, prefix: str | None) -> tuple[str, ...]:
+    # Refuse what no headline can meet, naming the keyword: empty, no letters, banned, or longer than max_len.
+    if isinstance(keywords, (str, bytes)):
+        raise GenerationError(f"keywords must be a list of words or phrases, not one str (for one: [{keywords!r}])")
+    out = []
+    for keyword in keywords or ():
+        if not isinstance(keyword, str):
+            raise GenerationError(f"keyword {keyword!r} is not a str")
+        text = clean_headline(keyword)
+        if not has_word_char(text):
+            raise GenerationError(f"keyword {keyword!r} has no letters or digits")
+        hit = sorted(banned & {w.lower() for w in WORD.findall(text)}) if banned else []
+        if hit:
+            raise GenerationError(f"keyword {keyword!r} holds banned word {hit[0]!r}; pass banned_words without it")
+        out.append(text)
+    if len(out) > MAX_KEYWORDS:
+        raise GenerationError(f"at most {MAX_KEYWORDS} keywords, got {len(out)}")
+    prefix_words = count_words(clean_headline(prefix or ""))
+    words = prefix_words + sum(count_words(k) for k in out)
+    if words > max_len:
+        longest = max(out, key=count_words)
+        raise GenerationError(f"keywords {out} (and prefix) need {words} words, more than max_len={max_len}; "
+                              f"keyword {longest!r} is the longest")
+    return tuple(out)
+
+
+def _reference_fit(kw_fit: torch.Tensor, done: torch.Tensor, n_keywords: int) -> float:
+    """The KEYWORD_FIT_QUANTILE of the mean keyword fit over the finished calibration candidates."""
+    fits = kw_fit[done].numpy() / n_keywords
+    return float(np.quantile(fits, KEYWORD_FIT_QUANTILE)) if len(fits) else 0.0
+
+
+@dataclass(frozen=True)
+class _Keyword:
+    """A keyword as the sampler forces it: its lowercase tokens and ids, and how it must read in the headline."""
+    text: str
+    tokens: tuple[str, ...]
+    ids: tuple[int, ...]
+    words: int
+
+    @classmethod
+    def make(cls, bundle: Bundle, text: str) -> _Keyword:
+        tokens = tuple(bundle.tokenizer.tokenize([text])[0][1:-1])
+        # A typed control word is an unknown word to the LM, never a control.
+        ids = tuple(bundle.tokenizer.numericalize(["xxunk" if t in SPECIAL_TOKENS else t for t in tokens]))
+        return cls(text, tokens, ids, count_words(text))
+
+    def pattern(self, exact: bool) -> re.Pattern:
+        """The keyword as a whole phrase: its text exactly (`exact`), or its words in any casing."""
+        body = re.escape(self.text if exact else detokenize(self.tokens))
+        return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", 0 if exact else re.IGNORECASE)
+
+    def restore(self, text: str) -> str | None:
+        """`text` with this keyword as the editor wrote it (a capital letter anywhere: exactly; else the headline's
+        casing), or None when the keyword did not survive rendering."""
+        if self.text != self.text.lower():
+            text = self.pattern(False).sub(lambda m: self.text, text)
+            return text if self.pattern(True).search(text) else None
+        return text if self.pattern(False).search(text) else None
+
+
+def _keyword_plan(keywords: list[_Keyword], tails: np.ndarray, prefix_words: int, max_len: int) -> dict:
+    """Where each row puts its keywords, drawn from the row's own numbers (`tails`, 2 per keyword): an order, and
+    the word count at which each keyword starts. Tensors of shape (rows, keywords[, tokens])."""
+    rows, k = len(tails), len(keywords)
+    order = np.argsort(tails[:, :k], axis=1, kind="stable")
+    total = sum(kw.words for kw in keywords)
+    first_gap = max(0, min(FIRST_GAP, max_len - prefix_words - total))
+    gaps = np.concatenate([np.floor(tails[:, k:k + 1] * (first_gap + 1)),
+                           1 + np.floor(tails[:, k + 1:2 * k] * LATER_GAP)], axis=1).astype(np.int64)
+    kw_words = np.array([kw.words for kw in keywords])[order]
+    starts_at = prefix_words + np.cumsum(gaps, axis=1) + np.cumsum(kw_words, axis=1) - kw_words
+    remaining = np.cumsum(kw_words[:, ::-1], axis=1)[:, ::-1]
+    width = max(len(kw.ids) for kw in keywords)
+    ids = np.full((k, width), -1)
+    for j, kw in enumerate(keywords):
+        ids[j, :len(kw.ids)] = kw.ids
+    return dict(order=torch.from_numpy(order), at=torch.from_numpy(starts_at), remaining=torch.from_numpy(remaining.copy()),
+                ids=torch.from_numpy(ids[order]), length=torch.from_numpy(np.array([len(kw.ids) for kw in keywords])[order]))
 
 
 def _is_int(value) -> bool:
@@ -79,7 +169,8 @@ class GenerationRequest:
     The API, the CLI and batch jobs fill it in; `sampler()` builds what serves it. `seed=None` means a random
     seed, drawn by `seeded()`. `banned_words` (lowercase words) replaces the default list; None disables it.
     `archive` (a headline file or a list of headlines) extends novelty: no headline equal to one of them or sharing
-    a 5-word run with one. `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is
+    a 5-word run with one. `keywords` each appear in every headline, wherever they fit best (a keyword with a
+    capital letter exactly as written, an all-lowercase one cased by `style`). `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is
     None, and must match the `target_label` of a model that has one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
     neighbours and the LM's state; `realism` keeps candidates by discriminator rejection sampling
@@ -101,6 +192,7 @@ class GenerationRequest:
     novel: bool = True
     archive: str | os.PathLike | tuple[str, ...] | None = None
     label: str = "clickbait"
+    keywords: tuple[str, ...] = ()
     banned_words: frozenset[str] | None = DEFAULT_BANNED_WORDS
     min_score: float | None = None
     rerank: bool = False
@@ -150,6 +242,8 @@ class GenerationRequest:
                                   f"{self.banned_words!r}")
         if self.banned_words is not None:
             object.__setattr__(self, "banned_words", frozenset(w.lower() for w in self.banned_words))
+        object.__setattr__(self, "keywords", _check_keywords(self.keywords, self.banned_words, self.max_len,
+                                                             self.prefix))
         if self.archive is not None and not isinstance(self.archive, (str, os.PathLike)):
             if not all(isinstance(t, str) for t in self.archive):
                 raise GenerationError("archive must be a headline file or a list of headlines (str)")
@@ -168,6 +262,7 @@ class GenerationRequest:
         """JSON-ready fields: what a batch job records to check that a resume continues the same request."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it would deep-copy a Bundle
         out["banned_words"] = None if self.banned_words is None else sorted(self.banned_words)
+        out["keywords"] = list(self.keywords)  # as JSON reads it back
         for name in ("model", "classifier", "discriminator"):
             out[name] = _model_name(out[name])
         if isinstance(self.archive, tuple):  # a job records which headlines, not all of them
@@ -265,10 +360,13 @@ def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: GenerationRequest) 
 @torch.inference_mode()
 @native_kernels()
 def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], prefix_words: int, glue: bool,
-                  uniforms: torch.Tensor, min_len: int, max_len: int, cfg: GenerationRequest):
+                  uniforms: torch.Tensor, min_len: int, max_len: int, cfg: GenerationRequest, plan: dict | None = None):
     """Advance every live row one token per step from the shared prefix; return token ids, finished mask, log-probs,
-    and for each row the LM state (last-layer output) before each `xxunk` it drew (rare words are drawn by it).
+    for each row the LM state (last-layer output) before each `xxunk` it drew (rare words are drawn by it), and
+    with a keyword `plan`: the step each keyword started at and the log-prob the LM gave the keywords' tokens.
 
+    A keyword is written, token by token, once its row reaches the planned word count at a word boundary (or
+    must, to fit before max_len); a row cannot end before its keywords are in.
     Rows leave the batch as soon as they end or run past max_len; rows never interact, so this only saves work.
     The recurrent state is this call's own (`lm_encode`), so threads may share the model.
     """
@@ -285,13 +383,35 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
     in_word = torch.full((rows,), prefix_words > 0)    # does the current word already hold a letter or digit?
     out = torch.full((rows, steps), table.eos)
     done, logprob = torch.zeros(rows, dtype=torch.bool), torch.zeros(rows, dtype=torch.float64)
+    n_kw = 0 if plan is None else plan["at"].size(1)
+    next_kw, offset = torch.zeros(rows, dtype=torch.long), torch.zeros(rows, dtype=torch.long)
+    kw_start, kw_fit = torch.full((rows, max(n_kw, 1)), -1), torch.zeros(rows, dtype=torch.float64)
     for step in range(steps):
+        forcing = torch.zeros(len(live), dtype=torch.bool)
+        if n_kw:
+            pending = next_kw[live] < n_kw
+            j = next_kw[live].clamp_max(n_kw - 1)
+            due = ~glue_next & ((words >= plan["at"][live, j]) | (words + plan["remaining"][live, j] >= max_len))
+            forcing = pending & ((offset[live] > 0) | due)
+            raw = logits.log_softmax(-1)  # the LM's own judgement of the keyword, before any mask
+            logits[pending, table.eos] = float("-inf")
         logits[:, table.never] = float("-inf")
         logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words
         token = _draw(logits, uniforms[live, step], cfg)
-        logprob[live] += (logits.gather(-1, token[:, None]).squeeze(-1) - logits.logsumexp(-1)).double()
+        lp = logits.gather(-1, token[:, None]).squeeze(-1) - logits.logsumexp(-1)
+        if forcing.any():
+            rows_f, j_f = live[forcing], j[forcing]
+            token[forcing] = plan["ids"][rows_f, j_f, offset[rows_f]]
+            lp[forcing] = raw[forcing].gather(-1, token[forcing, None]).squeeze(-1)
+            kw_fit[rows_f] += lp[forcing].double()
+            kw_start[rows_f[offset[rows_f] == 0], j_f[offset[rows_f] == 0]] = step
+            offset[rows_f] += 1
+            finished = offset[rows_f] >= plan["length"][rows_f, j_f]
+            next_kw[rows_f[finished]] += 1
+            offset[rows_f[finished]] = 0
+        logprob[live] += lp.double()
         out[live, step] = token
-        for i in (token == table.unk).nonzero()[:, 0].tolist():
+        for i in ((token == table.unk) & ~forcing).nonzero()[:, 0].tolist():
             slot_states.setdefault(int(live[i]), []).append(state[i].float().numpy())
         ended = token == table.eos
         joined = table.glue_left[token] | glue_next
@@ -309,7 +429,8 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
         state, hidden = lm_encode(model, token[:, None], hidden)
         state = state[:, -1]
         logits = model[1](state)[0]
-    return out, done, logprob, slot_states
+    done &= next_kw >= n_kw
+    return out, done, logprob, slot_states, kw_start, kw_fit
 
 
 def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[str], style: str) -> str:
@@ -373,7 +494,9 @@ class HeadlineSampler:
         self.entropy = (request.seed, *stream)
         self.seen = set() if seen is None else seen
         self.position = start  # the first candidate index not yet looked at
-        self.rejected = dict(too_long=0, duplicate=0, not_novel=0, in_archive=0, banned=0, length=0, unbalanced=0,
+        self.keywords = [_Keyword.make(bundle, k) for k in request.keywords]
+        self.fit_reference: float | None = None
+        self.rejected = dict(keyword_misfit=0, keyword_lost=0, too_long=0, duplicate=0, not_novel=0, in_archive=0, banned=0, length=0, unbalanced=0,
                              unrealistic=0, below_min_score=0)
         self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
 
@@ -398,8 +521,12 @@ class HeadlineSampler:
         (index, text, words, headline_hash, log-prob)."""
         request, steps = self.request, self.steps
         uniforms = _row_uniforms(self.entropy, self.position, rows, steps)
-        tokens, done, logprob, slot_states = _sample_batch(self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue,
-                                              uniforms[:, :steps], request.min_len, request.max_len, request)
+        tokens, done, logprob, slot_states, kw_start, kw_fit, plan = self._decode(uniforms)
+        if plan is not None:
+            if self.fit_reference is None and self.position == 0 and rows >= KEYWORD_CALIBRATION:
+                self.fit_reference = _reference_fit(kw_fit[:KEYWORD_CALIBRATION], done[:KEYWORD_CALIBRATION],
+                                                    len(self.keywords))
+            fit_reference = self._fit_reference()
         vocab, out = self.bundle.tokenizer.vocab, []
         # A typed control word leaves an `xxunk` at the prefix's end, which `fill` sees first: it has no LM state.
         lead_slots = [None] * self.prefix_tokens[-1:].count("xxunk")
@@ -407,13 +534,26 @@ class HeadlineSampler:
             if not done[row]:
                 self.rejected["too_long"] += 1
                 continue
+            fit = float(kw_fit[row]) / max(len(self.keywords), 1)
+            if plan is not None and float(uniforms[row, -2]) >= math.exp(min(0.0, fit - fit_reference)):
+                self.rejected["keyword_misfit"] += 1
+                continue
             ids = tokens[row].tolist()
             body = [vocab[i] for i in ids[:ids.index(self.table.eos)]]
+            # Keyword spans hold the editor's own words (an `xxunk` id for a name): no rare word may fill them.
+            kws = [self.keywords[int(j)] for j in plan["order"][row]] if plan is not None else []
+            for start, kw in zip(kw_start[row].tolist(), kws):
+                body[start:start + len(kw.tokens)] = kw.tokens
             if self.rare_words is not None and "xxunk" in body:
                 body = self.rare_words.fill(self.prefix_tokens[-1:] + body, uniforms[row, steps:].tolist(),
                                             banned=self.banned, states=lead_slots + slot_states.get(row, []))
                 body = body[len(self.prefix_tokens[-1:]):]
             text = _render(self.bundle, self.prefix, self.prefix_tokens, body, request.style)
+            for kw in kws:
+                text = text and kw.restore(text)
+            if not text:
+                self.rejected["keyword_lost"] += 1
+                continue
             words, key = count_words(text), headline_hash(text)
             reason = self._reason_to_reject(text, words, key)
             if reason:
@@ -429,6 +569,22 @@ class HeadlineSampler:
             odds / self.discriminator.config["odds_scale"]
         self.rejected["unrealistic"] += int((~keep).sum())
         return [candidate for candidate, kept in zip(out, keep) if kept]
+
+    def _decode(self, uniforms: torch.Tensor):
+        request, plan = self.request, None
+        if self.keywords:  # the plan takes numbers from the end of each row's stream, which fills never reach
+            tails = uniforms[:, -2 - 2 * len(self.keywords):-2].numpy()
+            plan = _keyword_plan(self.keywords, tails, self.prefix_words, request.max_len)
+        return *_sample_batch(self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue,
+                              uniforms[:, :self.steps], request.min_len, request.max_len, request, plan), plan
+
+    def _fit_reference(self) -> float:
+        # Always from candidates 0..KEYWORD_CALIBRATION-1, so every batch size, position and resume of this request
+        # gets the same number; the first batch usually holds them already.
+        if self.fit_reference is None:
+            _, done, _, _, _, kw_fit, _ = self._decode(_row_uniforms(self.entropy, 0, KEYWORD_CALIBRATION, self.steps))
+            self.fit_reference = _reference_fit(kw_fit, done, len(self.keywords))
+        return self.fit_reference
 
     def _take(self, n: int, batch_size: int, max_attempts: int | None) -> pd.DataFrame:
         max_attempts = max_attempts or max(50 * n, 2000)
@@ -490,6 +646,7 @@ def generate_headlines(
         novel: bool = GenerationRequest.novel,
         archive: str | os.PathLike | Iterable[str] | None = GenerationRequest.archive,
         label: str = GenerationRequest.label,
+        keywords: Iterable[str] = GenerationRequest.keywords,
         banned_words: Iterable[str] | None = GenerationRequest.banned_words,
         min_score: float | None = GenerationRequest.min_score,
         rerank: bool = GenerationRequest.rerank,
@@ -512,7 +669,7 @@ def generate_headlines(
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
                                 top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
-                                archive=archive, label=label,
+                                archive=archive, label=label, keywords=tuple(keywords) if not isinstance(keywords, str) else keywords,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,
                                 discriminator=discriminator)

@@ -113,3 +113,101 @@ def test_the_voice_must_be_known_and_match_the_model(tiny_bundle_path, tmp_path)
         generate_headlines(3, model=news, seed=0)
     assert len(generate_headlines(3, model=news, seed=0, label="news")) == 3
     assert len(generate_headlines(3, model=tiny_bundle_path, seed=0, label="news")) == 3  # no target_label: any
+
+
+def _holds(text: str, keyword: str, exact: bool = True) -> bool:
+    import re
+    return re.search(rf"(?<![^\W_]){re.escape(keyword)}(?![^\W_])", text, 0 if exact else re.I) is not None
+
+
+def test_every_headline_holds_each_keyword_wherever_it_fits(tiny_bundle):
+    keywords = ["Zorblax Quintero", "dog"]  # a name no vocabulary holds, and a common word
+    assert "zorblax" not in tiny_bundle.tokenizer.o2i
+    out = generate_headlines(30, min_len=3, max_len=12, model=tiny_bundle, seed=0, keywords=keywords)
+    assert len(out) == 30 and len(set(out)) == 30
+    assert all(_holds(t, "Zorblax Quintero") and _holds(t, "dog", exact=False) for t in out)
+    assert all("xxunk" not in t.lower() for t in out)
+    # anywhere, not only first: the LM places them
+    assert sum(not t.startswith("Zorblax") for t in out) >= 10 and sum(t.endswith(("Quintero", "Dog")) for t in out) < 30
+    # same seed, same headlines, whatever the batch size
+    again = generate_headlines(30, min_len=3, max_len=12, model=tiny_bundle, seed=0, keywords=keywords, batch_size=9)
+    assert again == out
+    # "casing kept": capitals exactly as written, even in lowercase style
+    lower = generate_headlines(5, min_len=3, max_len=12, model=tiny_bundle, seed=1, keywords=["iPhone X"], style="lower")
+    assert all(_holds(t, "iPhone X") for t in lower)
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ([""], "keyword '' has no letters or digits"),
+    (["!!!"], "keyword '!!!' has no letters or digits"),
+    (["nice", "shit happens"], "keyword 'shit happens' holds banned word 'shit'"),
+    (["one two three four five six", "seven eight nine ten eleven"],
+     "need 11 words, more than max_len=10; keyword 'one two three four five six' is the longest"),
+    ("dog", "keywords must be a list of words or phrases, not one str"),
+    (["a", "b", "c", "d", "e", "f"], "at most 5 keywords"),
+    ([3], "keyword 3 is not a str"),
+])
+def test_a_keyword_request_no_headline_can_meet_is_refused_naming_the_keyword(keywords, message):
+    with pytest.raises(GenerationError, match=message):
+        GenerationRequest(max_len=10, keywords=keywords)
+
+
+def test_a_keyword_job_killed_midway_resumes_to_the_same_file(tiny_bundle_path, tmp_path, monkeypatch):
+    from clickbait import generate as gen
+    from clickbait.batch import write_headlines
+    request = GenerationRequest(n=40, min_len=3, max_len=10, model=str(tiny_bundle_path), seed=2, keywords=("dog",))
+    whole, killed = tmp_path / "whole.csv", tmp_path / "killed.csv"
+    write_headlines(whole, request, chunk_size=10, progress=False)
+    take, calls = gen.HeadlineSampler.take, []
+
+    def dies_on_the_third_chunk(self, n, *args, **kwargs):
+        calls.append(n)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return take(self, n, *args, **kwargs)
+    monkeypatch.setattr(gen.HeadlineSampler, "take", dies_on_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        write_headlines(killed, request, chunk_size=10, progress=False)
+    monkeypatch.undo()
+    assert 0 < len(killed.read_text().splitlines()) - 1 < 40
+    write_headlines(killed, request, chunk_size=10, resume=True, progress=False)
+    assert killed.read_bytes() == whole.read_bytes()
+
+
+def test_rewrite_keeps_content_words_and_ranks_by_the_stated_score(tiny_bundle, clas_bundle_path):
+    import math
+
+    from clickbait.rewrite import content_words, rewrite_headline
+    text = "Zorblax Quintero adopts 3 puppies in Chicago"
+    keep = content_words(text, tiny_bundle)
+    assert "Zorblax Quintero" in keep and "3" in keep and len(keep) <= 3
+    out = rewrite_headline(text, n=6, model=tiny_bundle, classifier=clas_bundle_path, seed=0, min_len=3, max_len=12)
+    assert list(out.columns) == ["text", "voice", "log_prob_per_word", "score"] and len(out) == 6
+    for kept in keep:
+        assert all(_holds(t, kept, exact=kept != kept.lower()) for t in out["text"])
+    assert out["score"].tolist() == sorted(out["score"], reverse=True)
+    assert out.apply(lambda r: abs(r.score - (math.log(r.voice) + r.log_prob_per_word)) < 1e-3, axis=1).all()
+    news = rewrite_headline(text, n=6, label="news", model=tiny_bundle, classifier=clas_bundle_path, seed=0,
+                            min_len=3, max_len=12)
+    from clickbait.classify import classify_headlines
+    assert (news["voice"].values == classify_headlines(news["text"], clas_bundle_path)["news"].round(4).values).all()
+    with pytest.raises(GenerationError, match="no content words to keep"):
+        rewrite_headline("The and of a", model=tiny_bundle, classifier=clas_bundle_path)
+
+
+def test_keyword_and_rewrite_commands(tiny_bundle_path, clas_bundle_path):
+    cli = [sys.executable, "-m", "clickbait.cli"]
+    out = subprocess.run([*cli, "generate", "-n", "4", "--min-len", "3", "--max-len", "12", "--seed", "0", "--model",
+                          str(tiny_bundle_path), "--keyword", "Zorblax", "--keyword", "dog"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 4 and all("Zorblax" in t and "dog" in t.lower() for t in lines)
+    bad = subprocess.run([*cli, "generate", "-n", "2", "--keyword", "..."], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == "clickbait generate: keyword '...' has no letters or digits"
+    out = subprocess.run([*cli, "rewrite", "Zorblax adopts 3 puppies", "-n", "3", "--seed", "0", "--model",
+                          str(tiny_bundle_path), "--classifier", str(clas_bundle_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "text,voice,log_prob_per_word,score" and len(lines) == 4
+    assert all("Zorblax" in line for line in lines[1:])
