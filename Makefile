@@ -6,11 +6,16 @@ SHARED := ../shared/data/chakraborty2016
 
 $(BIN)/.installed: settings.ini setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,serve]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-install: $(BIN)/.installed
+# The browser test drives Debian's Chromium (Playwright's own browser download is unreachable here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -q && apt-get install -y -q chromium
+
+install: $(BIN)/.installed $(CHROMIUM)
 
 run: install
 	$(BIN)/clickbait generate -n 20 --seed 0

@@ -19,9 +19,9 @@ setuptools.setup(
     python_requires=">=" + cfg["min_python"],
     packages=setuptools.find_packages(include=["clickbait", "clickbait.*"]),
     include_package_data=True,
-    package_data={"clickbait": ["bundled/*/*"]},
+    package_data={"clickbait": ["bundled/*/*", "static/*"]},
     install_requires=cfg["requirements"].split(),
-    extras_require={"dev": cfg["dev_requirements"].split()},
+    extras_require={"dev": cfg["dev_requirements"].split(), "serve": cfg["serve_requirements"].split()},
     entry_points={"console_scripts": cfg["console_scripts"].split()},
     zip_safe=False,
 )

@@ -1,4 +1,4 @@
-"""The `clickbait` command: generate, score, classify, check, rewrite, train, eda, evaluate.
+"""The `clickbait` command: generate, score, classify, check, rewrite, serve, train, eda, evaluate.
 
 Exit 0 on success, 2 on bad usage or input (one line on stderr, no traceback). Under torchrun
 (`torchrun --nproc_per_node=K -m clickbait.cli train|generate ...`) the ranks share the work.
@@ -141,6 +141,12 @@ def _rewrite(args) -> None:
     from .rewrite import rewrite_headline
     _write_table(rewrite_headline(args.headline, n=args.n, label=args.label, keep=args.keep, seed=args.seed,
                                   model=args.model, classifier=args.classifier), args.out)
+
+
+def _serve(args) -> None:
+    from .serve import ServerConfig, serve
+    serve(args.host, args.port, ServerConfig(model=args.model, classifier=args.classifier, token=args.token,
+                                             max_parallel=args.max_parallel))
 
 
 def _eda(args) -> None:
@@ -292,6 +298,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--classifier", default=None, help="classifier bundle (default: the bundled one)")
     w.add_argument("--out", default=None, metavar="FILE.csv")
     w.set_defaults(func=_rewrite)
+
+    v = sub.add_parser("serve", help="the editor's page and HTTP API (pip install -e .[serve])",
+                       description="Serve the page at / and the JSON API under /api (docs at /docs). Binding any "
+                       "address but 127.0.0.1 needs --token or CLICKBAIT_TOKEN, checked on every API request.")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--model", default=None, help="LM bundle (default: the bundled LMs)")
+    v.add_argument("--classifier", default=None, help="classifier bundle (default: the bundled one)")
+    v.add_argument("--token", default=None, help="API token (default: $CLICKBAIT_TOKEN)")
+    v.add_argument("--max-parallel", type=_positive_int, default=2,
+                   help="requests computing at once; the rest queue (default 2: one per core here)")
+    v.set_defaults(func=_serve)
 
     t = sub.add_parser("train", help="train an LM (ULMFiT recipe) or a classifier, writing a bundle",
                        description="Train from a Chakraborty-format folder, a .csv, .txt or .txt.gz file. "
