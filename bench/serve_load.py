@@ -1,6 +1,7 @@
 """Load on `clickbait serve`: concurrent clients on 127.0.0.1, bounded in requests and time.
 
-Prints p50/p95/p99 latency, requests/s, errors and the server's RSS before and after (after a warm-up request).
+Prints p50/p95/p99 latency, requests/s, errors and the server's RSS before and after (before: after a warm-up of one
+request per client).
 `--max-parallel 1 2 16` compares how many requests the server lets compute at once (1 is a lock). `--kill` instead
 SIGKILLs the server mid-load, restarts it on the same port, and checks it serves again and gives the same headlines
 for the same seed as before the kill.
@@ -102,7 +103,7 @@ def main() -> None:
         return
     for parallel in args.max_parallel:
         proc = start(port, parallel)
-        httpx.post(f"{url}/api/generate", json={"n": args.n, "seed": 0}, timeout=120)  # warm-up
+        load(url, args.clients, 1, args.n, args.time_limit)  # warm-up: one request per client, then measure
         rss_before = rss_mb(proc.pid)
         t = time.time()
         lat, errors = load(url, args.clients, args.requests, args.n, args.time_limit)

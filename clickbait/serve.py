@@ -208,6 +208,16 @@ def create_app(config: ServerConfig = ServerConfig()):
     return app
 
 
+def _few_malloc_arenas() -> None:
+    # glibc gives each new thread of the request pool its own malloc arena, and the arenas keep what the model's
+    # activations used: resident memory grew 59% under 16 clients. Two arenas bound that. (No-op off glibc.)
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, config: ServerConfig = ServerConfig()) -> None:
     """Run the server until interrupted. Any address but loopback needs a token: refused with one line if none."""
     import uvicorn
@@ -215,5 +225,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, config: ServerConfig = Serv
     if not _is_loopback(host) and token is None:
         raise UsageError(f"refusing to serve on {host} without a token: pass --token or set {TOKEN_ENV} "
                          f"(or bind 127.0.0.1)")
+    _few_malloc_arenas()
+    import torch
+    # Requests computing at once share the cores: each gets its part instead of all of them competing for all.
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // config.max_parallel))
     app = create_app(ServerConfig(config.model, config.classifier, token, config.max_parallel))
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, limit_concurrency=64)
