@@ -26,9 +26,9 @@ from .models import lm_encode, native_kernels, score_ids
 from .text import WORD, clean_headline, headline_list, count_words, fix_articles, has_word_char, headline_hash
 from .tokenizer import SPECIAL_TOKENS, STYLES, detokenize, glues_left, glues_right
 
-__all__ = ["GenerationRequest", "LABEL_BUNDLES", "HeadlineSampler", "generate_headlines", "score_headlines", "DEFAULT_BANNED_WORDS",
-           "RERANK_POOL", "most_clickbaity", "balanced", "generate_from", "MAX_CALL_N", "MAX_JOB_N", "MIN_TEMPERATURE",
-           "MAX_TEMPERATURE", "MAX_WORDS"]
+__all__ = ["GenerationRequest", "LABEL_BUNDLES", "HeadlineSampler", "generate_headlines", "score_headlines",
+           "DEFAULT_BANNED_WORDS", "MAX_KEYWORDS", "RERANK_POOL", "most_clickbaity", "balanced", "generate_from",
+           "MAX_CALL_N", "MAX_JOB_N", "MIN_TEMPERATURE", "MAX_TEMPERATURE", "MAX_WORDS"]
 
 # Slurs and profanity seen in the training data; output containing any of them is never returned.
 DEFAULT_BANNED_WORDS = frozenset("""
@@ -138,8 +138,10 @@ def _keyword_plan(keywords: list[_Keyword], tails: np.ndarray, prefix_words: int
     ids = np.full((k, width), -1)
     for j, kw in enumerate(keywords):
         ids[j, :len(kw.ids)] = kw.ids
-    return dict(order=torch.from_numpy(order), at=torch.from_numpy(starts_at), remaining=torch.from_numpy(remaining.copy()),
-                ids=torch.from_numpy(ids[order]), length=torch.from_numpy(np.array([len(kw.ids) for kw in keywords])[order]))
+    lengths = np.array([len(kw.ids) for kw in keywords])
+    return dict(order=torch.from_numpy(order), at=torch.from_numpy(starts_at),
+                remaining=torch.from_numpy(remaining.copy()), ids=torch.from_numpy(ids[order]),
+                length=torch.from_numpy(lengths[order]))
 
 
 def _is_int(value) -> bool:
@@ -160,9 +162,10 @@ class GenerationRequest:
     The API, the CLI and batch jobs fill it in; `sampler()` builds what serves it. `seed=None` means a random
     seed, drawn by `seeded()`. `banned_words` (lowercase words) replaces the default list; None disables it.
     `archive` (a headline file or a list of headlines) extends novelty: no headline equal to one of them or sharing
-    a 5-word run with one. `keywords` each appear in every headline, wherever they fit best (a keyword with a
-    capital letter exactly as written, an all-lowercase one cased by `style`). `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is
-    None, and must match the `target_label` of a model that has one.
+    a 5-word run with one. `keywords` each appear in every headline, at positions each candidate draws, the LM
+    writing around them (a keyword with a capital exactly as written, an all-lowercase one cased by `style`).
+    `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is None, and must match the
+    `target_label` of a model that has one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
     neighbours and the LM's state; `realism` keeps candidates by discriminator rejection sampling
     (`discriminator`, default the bundled one for the bundled LM): slower, and no better in a blind read.
@@ -485,8 +488,8 @@ class HeadlineSampler:
         self.seen = set() if seen is None else seen
         self.position = start  # the first candidate index not yet looked at
         self.keywords = [_Keyword.make(bundle, k) for k in request.keywords]
-        self.rejected = dict(keyword_lost=0, too_long=0, duplicate=0, not_novel=0, in_archive=0, banned=0, length=0, unbalanced=0,
-                             unrealistic=0, below_min_score=0)
+        self.rejected = dict(keyword_lost=0, too_long=0, duplicate=0, not_novel=0, in_archive=0, banned=0, length=0,
+                             unbalanced=0, unrealistic=0, below_min_score=0)
         self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
 
     def _reason_to_reject(self, text: str, words: int, key: int) -> str | None:
@@ -639,7 +642,7 @@ def generate_headlines(
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
                                 top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
-                                archive=archive, label=label, keywords=tuple(keywords) if not isinstance(keywords, str) else keywords,
+                                archive=archive, label=label, keywords=keywords,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,
                                 discriminator=discriminator)
