@@ -18,13 +18,15 @@ from typing import Iterator, Literal
 
 from .errors import ClickbaitError, UsageError
 
-__all__ = ["ServerConfig", "create_app", "serve", "MAX_N", "MAX_HEADLINES", "MAX_CHARS", "MAX_BODY", "TOKEN_ENV"]
+__all__ = ["ServerConfig", "create_app", "serve", "MAX_N", "MAX_HEADLINES", "MAX_CHARS", "MAX_BODY", "MAX_ATTEMPTS",
+           "TOKEN_ENV"]
 
 MAX_N = 500            # headlines one generate request returns
 MAX_HEADLINES = 1000   # headlines one score/classify/check request sends
 MAX_CHARS = 300        # characters of one headline, prefix or archive line
 MAX_KEYWORD_CHARS = 60
 MAX_BODY = 1_000_000   # bytes of one request body
+MAX_ATTEMPTS = 5000    # candidates one generate request may draw (about 20 s here): an unmeetable request fails
 TOKEN_ENV = "CLICKBAIT_TOKEN"
 STATIC = Path(__file__).parent / "static"
 
@@ -38,6 +40,11 @@ class ServerConfig:
     classifier: str | None = None
     token: str | None = None
     max_parallel: int = 2
+
+
+def _attempts(n: int) -> int:
+    """How many candidates a request for `n` headlines may draw before it fails with what was rejected."""
+    return min(max(20 * n, 1000), MAX_ATTEMPTS)
 
 
 def _records(df) -> list[dict]:
@@ -163,7 +170,7 @@ def create_app(config: ServerConfig = ServerConfig()):
         if values["banned_words"] is None:
             values.pop("banned_words")  # the default list, unless the caller gives one
         request = GenerationRequest(**values, model=config.model, classifier=config.classifier).seeded()
-        rows = generate_from(request, return_scores=True)
+        rows = generate_from(request, max_attempts=_attempts(body.n), return_scores=True)
         scores = classify_headlines(rows["text"].tolist(), config.classifier)["clickbait"] if len(rows) else []
         return {"seed": request.seed, "headlines": [
             {"text": t, "words": int(w), "log_prob_per_word": round(float(lp) / (int(w) + 1), 4),

@@ -63,6 +63,9 @@ def test_limits_are_4xx_json_naming_the_field(client, path, body, status, field)
 def test_bad_requests_are_our_clear_errors(client):
     out = client.post("/api/generate", json={"n": 5, "min_len": 9, "max_len": 4})
     assert out.status_code == 400 and out.json()["detail"]["error"] == "min_len (9) is greater than max_len (4)"
+    # a request no headline can meet ends after a bounded number of draws, saying what was rejected
+    out = client.post("/api/generate", json={"n": 5, "top_k": 1, "rare_words": False})  # greedy: one headline
+    assert out.status_code == 400 and "found only 1 of 5 headlines in 1000 attempts" in out.json()["detail"]["error"]
     out = client.post("/api/generate", json={"n": 2, "keywords": ["..."]})
     assert out.status_code == 400 and "keyword '...' has no letters or digits" in out.json()["detail"]["error"]
     out = client.post("/api/generate", content=b"{not json", headers={"content-type": "application/json"})
