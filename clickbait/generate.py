@@ -84,9 +84,8 @@ def _check_keywords(keywords, banned: frozenset[str] | None, max_len: int, prefi
         out.append(text)
     if len(out) > MAX_KEYWORDS:
         raise GenerationError(f"at most {MAX_KEYWORDS} keywords, got {len(out)}")
-    prefix_words = count_words(clean_headline(prefix or ""))
-    words = prefix_words + sum(count_words(k) for k in out)
-    if words > max_len:
+    words = count_words(clean_headline(prefix or "")) + sum(count_words(k) for k in out)
+    if out and words > max_len:  # a prefix alone is checked, with its own message, when the sampler reads it
         longest = max(out, key=count_words)
         raise GenerationError(f"keywords {out} (and prefix) need {words} words, more than max_len={max_len}; "
                               f"keyword {longest!r} is the longest")

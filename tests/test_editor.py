@@ -145,11 +145,13 @@ def test_every_headline_holds_each_keyword_wherever_it_fits(tiny_bundle):
      "need 11 words, more than max_len=10; keyword 'one two three four five six' is the longest"),
     ("dog", "keywords must be a list of words or phrases, not one str"),
     (["a", "b", "c", "d", "e", "f"], "at most 5 keywords"),
+    (["nine ten"], "need 11 words, more than max_len=10; keyword 'nine ten'"),  # with the prefix's 9 words
     ([3], "keyword 3 is not a str"),
 ])
 def test_a_keyword_request_no_headline_can_meet_is_refused_naming_the_keyword(keywords, message):
+    prefix = "one two three four five six seven eight nine" if keywords == ["nine ten"] else None
     with pytest.raises(GenerationError, match=message):
-        GenerationRequest(max_len=10, keywords=keywords)
+        GenerationRequest(max_len=10, keywords=keywords, prefix=prefix)
 
 
 def test_a_keyword_job_killed_midway_resumes_to_the_same_file(tiny_bundle_path, tmp_path, monkeypatch):
