@@ -14,9 +14,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 from .errors import ClickbaitError, UsageError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["ServerConfig", "create_app", "serve", "MAX_N", "MAX_HEADLINES", "MAX_CHARS", "MAX_BODY", "MAX_ATTEMPTS",
            "TOKEN_ENV"]
@@ -61,7 +64,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def create_app(config: ServerConfig = ServerConfig()):
+def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
     """The FastAPI app: JSON endpoints under /api, OpenAPI docs at /docs, the page at /."""
     from fastapi import Depends, FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
@@ -74,8 +77,6 @@ def create_app(config: ServerConfig = ServerConfig()):
     from .evaluate import check_headlines
     from .generate import LABEL_BUNDLES, GenerationRequest, generate_from, score_headlines
     from .rewrite import rewrite_headline
-
-    Headline = Field(min_length=1, max_length=MAX_CHARS)
 
     class Strict(BaseModel):
         model_config = ConfigDict(extra="forbid")
