@@ -100,6 +100,7 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
         min_score: float | None = None
         rerank: bool = False
         rare_words: bool = True
+        realism: bool = False
 
     class HeadlinesBody(Strict):
         headlines: list[str] = Field(min_length=1, max_length=MAX_HEADLINES)

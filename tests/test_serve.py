@@ -28,6 +28,8 @@ def test_every_endpoint_mirrors_the_python_call(client, tiny_bundle_path):
     assert all(0 <= r["clickbait"] <= 1 and r["log_prob_per_word"] < 0 for r in rows)
     texts = [r["text"] for r in rows]
     assert len(client.post("/api/score", json={"headlines": texts}).json()["log_prob"]) == 5
+    # the realism filter is a request field too; this LM has no discriminator of its own, so it goes unfiltered
+    assert client.post("/api/generate", json={**body, "realism": True}).json()["headlines"] == rows
     classified = client.post("/api/classify", json={"headlines": texts}).json()["rows"]
     assert {"text", "label"} <= set(classified[0]) and len(classified) == 5
     checked = client.post("/api/check", json={"headlines": ["We Ranked the the Best Pizzas"],
