@@ -15,7 +15,6 @@ holding every keyword as given. `--keyword-source train` draws the sets from tra
 """
 import argparse
 import random
-import re
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from clickbait.classify import classify_headlines
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.evaluate import copy_rate, discriminator_accuracy, distinct_n, slip_rate
 from clickbait.generate import DEFAULT_BANNED_WORDS, GenerationRequest, generate_from
-from clickbait.text import WORD, count_words, normalise_headline
+from clickbait.text import WORD, count_words, holds_phrase, normalise_headline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
 OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, rare_words=False)  # the default until 2026-11-25
@@ -108,7 +107,7 @@ def keyword_sets(headlines: list[str], count: int, seed: int) -> list[list[str]]
 
 def contains_all(text: str, keywords: list[str]) -> bool:
     """True when `text` holds every keyword as a whole phrase, exactly as written."""
-    return all(re.search(rf"(?<![^\W_]){re.escape(k)}(?![^\W_])", text) for k in keywords)
+    return all(holds_phrase(text, k) for k in keywords)
 
 
 def keyword_rows(args, bundle, real, train_target, source: list[str]) -> list[dict]:

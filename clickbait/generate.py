@@ -11,6 +11,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import numpy as np
@@ -23,7 +24,8 @@ from .bundle import Bundle, ModelRef, data_fingerprint, default_bundle_path, res
 from .classify import clickbait_scorer, realness_odds
 from .errors import GenerationError
 from .models import lm_encode, native_kernels, score_ids
-from .text import WORD, clean_headline, headline_list, count_words, fix_articles, has_word_char, headline_hash
+from .text import (WORD, clean_headline, count_words, fix_articles, has_word_char, headline_hash, headline_list,
+                   phrase_pattern)
 from .tokenizer import SPECIAL_TOKENS, STYLES, detokenize, glues_left, glues_right
 
 __all__ = ["GenerationRequest", "LABEL_BUNDLES", "HeadlineSampler", "generate_headlines", "score_headlines",
@@ -111,8 +113,7 @@ class _Keyword:
 
     def pattern(self, exact: bool) -> re.Pattern:
         """The keyword as a whole phrase: its text exactly (`exact`), or its words in any casing."""
-        body = re.escape(self.text if exact else detokenize(self.tokens))
-        return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", 0 if exact else re.IGNORECASE)
+        return phrase_pattern(self.text if exact else detokenize(self.tokens), exact)
 
     def restore(self, text: str) -> str | None:
         """`text` with this keyword as the editor wrote it (a capital letter anywhere: exactly; else the headline's
@@ -123,10 +124,20 @@ class _Keyword:
         return text if self.pattern(False).search(text) else None
 
 
-def _keyword_plan(keywords: list[_Keyword], tails: np.ndarray, prefix_words: int, max_len: int) -> dict:
+def _keyword_ids(keywords: list[_Keyword]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every keyword's token ids as one (keywords, longest) tensor padded with -1, and their lengths."""
+    ids = torch.full((len(keywords), max((len(kw.ids) for kw in keywords), default=0)), -1)
+    for j, kw in enumerate(keywords):
+        ids[j, :len(kw.ids)] = torch.tensor(kw.ids)
+    return ids, torch.tensor([len(kw.ids) for kw in keywords], dtype=torch.long)
+
+
+def _keyword_plan(keywords: list[_Keyword], ids: tuple[torch.Tensor, torch.Tensor], tails: np.ndarray,
+                  prefix_words: int, max_len: int) -> dict:
     """Where each row puts its keywords, drawn from the row's own numbers (`tails`, 2 per keyword): an order, and
-    the word count at which each keyword starts. Tensors of shape (rows, keywords[, tokens])."""
-    rows, k = len(tails), len(keywords)
+    the word count at which each keyword starts. `ids` is `_keyword_ids(keywords)`. Tensors of shape
+    (rows, keywords[, tokens])."""
+    k = len(keywords)
     order = np.argsort(tails[:, :k], axis=1, kind="stable")
     total = sum(kw.words for kw in keywords)
     first_gap = max(0, min(FIRST_GAP, max_len - prefix_words - total))
@@ -135,14 +146,9 @@ def _keyword_plan(keywords: list[_Keyword], tails: np.ndarray, prefix_words: int
     kw_words = np.array([kw.words for kw in keywords])[order]
     starts_at = prefix_words + np.cumsum(gaps, axis=1) + np.cumsum(kw_words, axis=1) - kw_words
     remaining = np.cumsum(kw_words[:, ::-1], axis=1)[:, ::-1]
-    width = max(len(kw.ids) for kw in keywords)
-    ids = np.full((k, width), -1)
-    for j, kw in enumerate(keywords):
-        ids[j, :len(kw.ids)] = kw.ids
-    lengths = np.array([len(kw.ids) for kw in keywords])
-    return dict(order=torch.from_numpy(order), at=torch.from_numpy(starts_at),
-                remaining=torch.from_numpy(remaining.copy()), ids=torch.from_numpy(ids[order]),
-                length=torch.from_numpy(lengths[order]))
+    order = torch.from_numpy(order)
+    return dict(order=order, at=torch.from_numpy(starts_at), remaining=torch.from_numpy(remaining.copy()),
+                ids=ids[0][order], length=ids[1][order])
 
 
 def _is_int(value) -> bool:
@@ -306,18 +312,23 @@ def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
 class _TokenTable:
     """Per-vocab-token facts the decoding loop needs as tensors: letters/digits, glue, and banned ids."""
 
-    def __init__(self, bundle: Bundle, banned: frozenset[str], rare_words: bool):
-        vocab = bundle.tokenizer.vocab
+    def __init__(self, vocab: tuple[str, ...], banned: frozenset[str], rare_words: bool):
         # With rare words, `xxunk` is a slot that a rare word fills after sampling: it is drawn, and is a word.
         writable = {"xxeos", "xxunk"} if rare_words else {"xxeos"}
         self.alnum = torch.tensor([(has_word_char(t) and not t.startswith("xx")) or (t == "xxunk" and rare_words)
                                    for t in vocab])
         self.glue_left = torch.tensor([glues_left(t) for t in vocab])
         self.glue_right = torch.tensor([glues_right(t) for t in vocab])
-        self.eos, self.unk = bundle.tokenizer.o2i["xxeos"], bundle.tokenizer.o2i["xxunk"]
+        self.eos, self.unk = vocab.index("xxeos"), vocab.index("xxunk")
         never = [i for i, t in enumerate(vocab) if t.startswith("xx") and t not in writable]
         never += [i for i, t in enumerate(vocab) if t in banned]
         self.never = torch.tensor(sorted(set(never)), dtype=torch.long)
+
+
+# Building a table walks the vocabulary in Python (~20 ms): a tenth of a 5-headline call, so tables are kept.
+@lru_cache(maxsize=16)
+def _token_table(vocab: tuple[str, ...], banned: frozenset[str], rare_words: bool) -> _TokenTable:
+    return _TokenTable(vocab, banned, rare_words)
 
 
 # Sampling looks at the most likely NUCLEUS_CAP tokens only: a partial top-k is ~10x cheaper than sorting the
@@ -481,7 +492,7 @@ class HeadlineSampler:
             raise GenerationError(f"{discriminator.path}: not a realism discriminator (no positive odds_scale)")
         self.banned = request.banned_words or frozenset()
         self.rare_words = bundle.rare_words if request.rare_words else None
-        self.table = _TokenTable(bundle, self.banned, self.rare_words is not None)
+        self.table = _token_table(tuple(bundle.tokenizer.vocab), self.banned, self.rare_words is not None)
         self.prefix = clean_headline(request.prefix or "")
         self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix,
                                                                                     request.max_len)
@@ -489,6 +500,7 @@ class HeadlineSampler:
         self.seen = set() if seen is None else seen
         self.position = start  # the first candidate index not yet looked at
         self.keywords = [_Keyword.make(bundle, k) for k in request.keywords]
+        self.keyword_ids = _keyword_ids(self.keywords)
         self.rejected = dict(keyword_lost=0, too_long=0, duplicate=0, not_novel=0, in_archive=0, banned=0, length=0,
                              unbalanced=0, unrealistic=0, below_min_score=0)
         self.steps = 3 * request.max_len + 4  # enough tokens for max_len words plus punctuation
@@ -516,7 +528,7 @@ class HeadlineSampler:
         uniforms = _row_uniforms(self.entropy, self.position, rows, steps)
         plan = None
         if self.keywords:  # the plan takes numbers from the end of each row's stream, which fills never reach
-            plan = _keyword_plan(self.keywords, uniforms[:, -1 - 2 * len(self.keywords):-1].numpy(),
+            plan = _keyword_plan(self.keywords, self.keyword_ids, uniforms[:, -1 - 2 * len(self.keywords):-1].numpy(),
                                  self.prefix_words, request.max_len)
         tokens, done, logprob, slot_states, kw_start = _sample_batch(
             self.bundle, self.table, self.prefix_ids, self.prefix_words, self.glue, uniforms[:, :steps],

@@ -11,7 +11,7 @@ from typing import Iterable
 from .errors import HeadlineDataError
 
 __all__ = ["headline_list", "clean_headline", "normalise_headline", "headline_hash", "WORD", "words", "has_word_char",
-           "count_words", "TOKEN", "word_tokens", "ngrams", "wants_an", "fix_articles", "grammar_slips"]
+           "count_words", "phrase_pattern", "holds_phrase", "TOKEN", "word_tokens", "ngrams", "wants_an", "fix_articles", "grammar_slips"]
 
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
@@ -82,6 +82,16 @@ def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
 def has_word_char(token: str) -> bool:
     """True for text holding a letter or digit: what makes a chunk count as a word."""
     return bool(_ALNUM.search(token))
+
+
+def phrase_pattern(phrase: str, exact: bool = True) -> re.Pattern:
+    """`phrase` as a whole phrase (no letter or digit joined on either side): as written, or in any casing."""
+    return re.compile(rf"(?<![^\W_]){re.escape(phrase)}(?![^\W_])", 0 if exact else re.IGNORECASE)
+
+
+def holds_phrase(text: str, phrase: str, exact: bool = True) -> bool:
+    """True when `text` holds `phrase` as a whole phrase (see `phrase_pattern`)."""
+    return phrase_pattern(phrase, exact).search(text) is not None
 
 
 def count_words(text: str) -> int:

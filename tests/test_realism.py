@@ -10,7 +10,7 @@ from clickbait.errors import BundleError, GenerationError
 from clickbait.evaluate import discriminator_accuracy, slip_rate
 from clickbait.generate import generate_headlines
 from clickbait.rare import RareContexts, RareWords
-from clickbait.text import fix_articles, grammar_slips, wants_an, words
+from clickbait.text import fix_articles, grammar_slips, holds_phrase, wants_an, words
 
 
 @pytest.mark.parametrize("text, slips", [
@@ -28,6 +28,21 @@ from clickbait.text import fix_articles, grammar_slips, wants_an, words
 ])
 def test_grammar_slips_on_hand_written_cases(text, slips):
     assert grammar_slips(text) == slips
+
+
+@pytest.mark.parametrize("text, phrase, exact, held", [
+    ("Taylor Swift Adopts a Dog", "Taylor Swift", True, True),
+    ("taylor swift adopts a dog", "Taylor Swift", True, False),     # exact means the editor's casing
+    ("taylor swift adopts a dog", "Taylor Swift", False, True),
+    ("Taylor Swifts Adopt Dogs", "Taylor Swift", False, False),    # a longer word is not the phrase
+    ("Hotdog Stands", "dog", False, False),
+    ("The Dog's Day", "dog", False, True),                         # an apostrophe ends the word
+    ("Is It a (Dog)?", "Dog", True, True),
+    ("A+ Students", "A+", True, True),                              # regex characters are text
+    ("AB Students", "A+", True, False),
+])
+def test_holds_phrase_on_hand_written_cases(text, phrase, exact, held):
+    assert holds_phrase(text, phrase, exact) is held
 
 
 def test_fix_articles_follows_the_sound_and_keeps_casing():
