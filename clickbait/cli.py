@@ -134,7 +134,7 @@ def _classify(args) -> None:
 def _check(args) -> None:
     from .evaluate import check_headlines
     _write_table(_per_line(_read_texts(args), lambda kept: check_headlines(
-        kept, args.model, args.classifier, args.archive).drop(columns="text")), args.out)
+        kept, args.model, args.classifier, args.archive, args.training).drop(columns="text")), args.out)
 
 
 def _rewrite(args) -> None:
@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--classifier", default=None, help="classifier bundle (default: the bundled one)")
             s.add_argument("--archive", default=None, metavar="FILE",
                            help="your published headlines: report the one each headline copies a 5-word run of")
+            s.add_argument("--training", default=None, metavar="FILE",
+                           help="the LM's training headlines (e.g. its corpus file): report the one each headline "
+                           "copies a 5-word run of")
         s.add_argument("--out", default=None, metavar="FILE.csv")
         s.set_defaults(func=func)
 

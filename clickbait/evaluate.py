@@ -10,8 +10,9 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from .archive import Archive, load_archive
-from .bundle import ModelRef, resolve_bundle
+from .bundle import Bundle, ModelRef, resolve_bundle
 from .classify import clickbait_score
+from .errors import HeadlineDataError
 from .generate import GenerationRequest, generate_from, score_headlines
 from .text import count_words, grammar_slips, headline_list, ngrams, normalise_headline, word_tokens
 
@@ -106,18 +107,36 @@ def evaluate_generation(request: GenerationRequest | None = None, *, train_texts
 
 
 def check_headlines(headlines: Iterable[str], model: ModelRef = None, classifier: ModelRef = None,
-                    archive: str | os.PathLike | Iterable[str] | Archive | None = None) -> pd.DataFrame:
+                    archive: str | os.PathLike | Iterable[str] | Archive | None = None,
+                    training: str | os.PathLike | Iterable[str] | None = None) -> pd.DataFrame:
     """Per headline: LM fluency (`log_prob_per_word`, nats, end of headline counted as a word), `clickbait`
-    probability, `slips` (`grammar_slips`, joined by "; "), `training_copy` (equals a training headline of the LM)
-    and `archive_overlap` (the archive headline it equals or shares a 5-word run with, else "")."""
+    probability, `slips` (`grammar_slips`, joined by "; "), `training_copy` (equals a training headline of the LM),
+    `training_overlap` (with `training`: the LM's training headline it shares a 5-word run with, else "") and
+    `archive_overlap` (the archive headline it equals or shares a 5-word run with, else "").
+
+    A bundle keeps hashes of its training headlines, not their text, so naming one needs `training`: a headline
+    file or list that holds them (the corpus file it was trained on will do; only its headlines the bundle was
+    trained on count, so a held-out slice in the same file is never reported)."""
     texts = headline_list(headlines)
     lm = resolve_bundle(model, "lm")
     words = pd.Series([count_words(t) for t in texts])
     archive = None if archive is None else load_archive(archive)
+    trained_on = None if training is None else _training_archive(training, lm)
     return pd.DataFrame({
         "text": texts,
         "log_prob_per_word": (pd.Series(score_headlines(texts, lm)) / (words + 1)).round(4),
         "clickbait": [round(p, 4) for p in clickbait_score(texts, classifier)],
         "slips": ["; ".join(grammar_slips(t)) for t in texts],
         "training_copy": ~lm.is_novel(texts),
+        "training_overlap": ["" if trained_on is None else trained_on.overlap(t) or "" for t in texts],
         "archive_overlap": ["" if archive is None else archive.overlap(t) or "" for t in texts]})
+
+
+def _training_archive(training: str | os.PathLike | Iterable[str], lm: Bundle) -> Archive:
+    # The bundle's own hashes pick its training headlines out of whatever was passed.
+    source = load_archive(training)
+    kept = [t for t, novel in zip(source.texts, lm.is_novel(source.texts)) if not novel]
+    if not kept:
+        raise HeadlineDataError(f"training {source.source}: none of its {len(source):,} headlines is a training "
+                                f"headline of the LM {lm.path or ''}".rstrip())
+    return Archive.from_texts(kept, source.source)

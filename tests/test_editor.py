@@ -59,7 +59,7 @@ def test_check_headlines_reports_fluency_score_slips_and_copies(tiny_bundle, cla
     report = check_headlines(texts, model=tiny_bundle, classifier=clas_bundle_path,
                              archive=["Why Dogs Are Better Than People, Explained"])
     assert list(report.columns) == ["text", "log_prob_per_word", "clickbait", "slips", "training_copy",
-                                    "archive_overlap"]
+                                    "training_overlap", "archive_overlap"]
     assert report["slips"][0] == "doubled word: the the" and report["slips"][2] == ""
     assert report["training_copy"].tolist() == [False, True, False]
     assert report["archive_overlap"].tolist() == ["", "", "Why Dogs Are Better Than People, Explained"]
@@ -67,6 +67,21 @@ def test_check_headlines_reports_fluency_score_slips_and_copies(tiny_bundle, cla
     # fluency is the LM's: a shuffled headline reads worse
     shuffled = check_headlines(["Pizzas Best the Ranked We"], model=tiny_bundle, classifier=clas_bundle_path)
     assert shuffled["log_prob_per_word"][0] < report["log_prob_per_word"][0]
+
+
+def test_check_headlines_names_the_training_headline_a_run_comes_from(tiny_bundle, clas_bundle_path, slice_df):
+    # Only the LM's training headlines count: a held-out headline in the same file shares runs but is not named.
+    trained = [t for t in slice_df["text"] if len(t.split()) >= 7 and not tiny_bundle.is_novel([t])[0]][:3]
+    unseen = "Seven Quiet Zorblax Owners Explain Everything About Their Boats"
+    words = trained[0].split()
+    remix = " ".join(["Here Is Why"] + words[:5])  # a 5-word run of a training headline, not the headline
+    report = check_headlines([remix, unseen + " Today", "A Dog"], model=tiny_bundle, classifier=clas_bundle_path,
+                             training=trained + [unseen])
+    assert report["training_overlap"].tolist() == [trained[0], "", ""]
+    assert report["training_copy"].tolist() == [False, False, False]
+    assert check_headlines([remix], model=tiny_bundle, classifier=clas_bundle_path)["training_overlap"][0] == ""
+    with pytest.raises(HeadlineDataError, match="none of its 1 headlines is a training headline"):
+        check_headlines([remix], model=tiny_bundle, classifier=clas_bundle_path, training=[unseen])
 
 
 def test_the_check_command_writes_one_row_per_line(tiny_bundle_path, clas_bundle_path, tmp_path):
@@ -78,7 +93,7 @@ def test_the_check_command_writes_one_row_per_line(tiny_bundle_path, clas_bundle
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "text,log_prob_per_word,clickbait,slips,training_copy,archive_overlap"
+    assert lines[0] == "text,log_prob_per_word,clickbait,slips,training_copy,training_overlap,archive_overlap"
     assert lines[1].endswith(",17 Things Only Dog Owners Will Understand Today") and len(lines) == 3
     missing = subprocess.run([sys.executable, "-m", "clickbait.cli", "check", "-t", "A Headline", "--archive",
                               str(tmp_path / "nope.txt")], capture_output=True, text=True)
