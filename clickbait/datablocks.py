@@ -10,7 +10,9 @@ from fastai.data.core import DataLoaders
 from .errors import HeadlineDataError
 from .tokenizer import HeadlineTokenizer
 
-__all__ = ["lm_datablock", "lm_dataloaders", "clas_datablock", "clas_dataloaders"]
+__all__ = ["VALID_COL", "mark_validation", "lm_datablock", "lm_dataloaders", "clas_datablock", "clas_dataloaders"]
+
+VALID_COL = "is_valid"
 
 
 def _splitter(df: pd.DataFrame, valid_pct: float, seed: int, valid_col: str | None):
@@ -20,6 +22,17 @@ def _splitter(df: pd.DataFrame, valid_pct: float, seed: int, valid_col: str | No
             raise HeadlineDataError(f"no validation column {valid_col!r}; found {list(df.columns)}")
         return ColSplitter(valid_col)
     return RandomSplitter(valid_pct=valid_pct, seed=seed)
+
+
+def mark_validation(df: pd.DataFrame, valid_pct: float = 0.1, seed: int = 42) -> pd.DataFrame:
+    """`df` with a boolean `is_valid` column: the headlines fastai's `RandomSplitter(valid_pct, seed)` holds out.
+
+    Split once, then fine-tune on a subset (`valid_col="is_valid"`): a target stage that drew its own split would
+    validate on headlines the general stage trained on, and reward memorising them."""
+    _, valid = RandomSplitter(valid_pct=valid_pct, seed=seed)(range(len(df)))
+    is_valid = pd.Series(False, index=range(len(df)))
+    is_valid[list(valid)] = True
+    return df.assign(**{VALID_COL: is_valid.values})
 
 
 def _checked(df: pd.DataFrame, text_col: str) -> pd.DataFrame:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from clickbait.errors import HeadlineDataError
-from clickbait.datablocks import clas_dataloaders, lm_dataloaders
+from clickbait.datablocks import clas_dataloaders, lm_dataloaders, mark_validation
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,20 @@ def test_lm_split_is_by_headline_and_seeded(small, slice_tokenizer):
     # every validation item is a whole headline: xxbos ... xxeos
     for toks in a.valid_ds.items["text"]:
         assert toks[0] == "xxbos" and toks[-1] == "xxeos"
+
+
+def test_one_split_serves_both_stages_so_the_target_never_validates_on_general_training(small, slice_tokenizer):
+    marked = mark_validation(small, valid_pct=0.2, seed=1)
+    random = lm_dataloaders(small, slice_tokenizer, bs=8, seq_len=16, valid_pct=0.2, seed=1)
+    general = lm_dataloaders(marked, slice_tokenizer, bs=8, seq_len=16, valid_col="is_valid")
+    assert _valid_texts(general) == _valid_texts(random)  # the same headlines fastai's RandomSplitter holds out
+    target_df = marked[marked["label"] == "clickbait"]
+    target = lm_dataloaders(target_df, slice_tokenizer, bs=8, seq_len=16, valid_col="is_valid")
+    assert _valid_texts(target) and _valid_texts(target) <= _valid_texts(general)
+    assert not _valid_texts(target) & set(general.train_ds.items["text"].map(tuple))
+    # what a target stage splitting on its own did: most of its validation headlines were general training ones
+    own = lm_dataloaders(target_df, slice_tokenizer, bs=8, seq_len=16, valid_pct=0.2, seed=1)
+    assert len(_valid_texts(own) - _valid_texts(general)) > len(_valid_texts(own)) / 2
 
 
 def test_show_batch_is_clean_text(small, slice_tokenizer, capsys):
