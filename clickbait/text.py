@@ -11,7 +11,8 @@ from typing import Iterable
 from .errors import HeadlineDataError
 
 __all__ = ["headline_list", "clean_headline", "normalise_headline", "headline_hash", "WORD", "words", "has_word_char",
-           "count_words", "phrase_pattern", "holds_phrase", "TOKEN", "word_tokens", "ngrams", "wants_an", "fix_articles", "grammar_slips"]
+           "count_words", "phrase_pattern", "holds_phrase", "TOKEN", "word_tokens", "ngrams", "wants_an", "fix_articles",
+           "grammar_slips"]
 
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
