@@ -61,6 +61,17 @@ class Archive:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def select(self, keep: np.ndarray) -> Archive:
+        """The archive of the headlines where `keep` (one bool per headline) is True, without hashing them again."""
+        rows = np.flatnonzero(keep)
+        if not len(rows):
+            raise HeadlineDataError(f"archive {self.source}: holds no headlines")
+        renumber = np.full(len(self.texts), -1, dtype=np.int32)
+        renumber[rows] = np.arange(len(rows), dtype=np.int32)
+        kept_runs = np.asarray(keep, dtype=bool)[self.run_rows]  # a subset of sorted keys stays sorted
+        return Archive([self.texts[i] for i in rows], self.run_keys[kept_runs], renumber[self.run_rows[kept_runs]],
+                       self.source)
+
     def overlap(self, text: str) -> str | None:
         """The archive headline that `text` equals or shares a 5-word run with (None if none)."""
         queries = np.array(_run_hashes(text), dtype=np.int64)

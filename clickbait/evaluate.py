@@ -135,8 +135,8 @@ def check_headlines(headlines: Iterable[str], model: ModelRef = None, classifier
 def _training_archive(training: str | os.PathLike | Iterable[str], lm: Bundle) -> Archive:
     # The bundle's own hashes pick its training headlines out of whatever was passed.
     source = load_archive(training)
-    kept = [t for t, novel in zip(source.texts, lm.is_novel(source.texts)) if not novel]
-    if not kept:
+    trained = ~lm.is_novel(source.texts)
+    if not trained.any():
         raise HeadlineDataError(f"training {source.source}: none of its {len(source):,} headlines is a training "
                                 f"headline of the LM {lm.path or ''}".rstrip())
-    return Archive.from_texts(kept, source.source)
+    return source.select(trained)

@@ -53,6 +53,17 @@ def test_bad_archives_are_our_error_naming_the_problem(tiny_bundle, tmp_path, mo
         generate_headlines(5, model=tiny_bundle, seed=0, archive=archive)
 
 
+def test_a_selected_archive_is_the_archive_of_the_selected_headlines(slice_df):
+    import numpy as np
+    texts = slice_df["text"].head(300).tolist()
+    keep = np.arange(300) % 3 == 1
+    picked = load_archive(texts).select(keep)
+    built = load_archive([t for t, k in zip(texts, keep) if k])
+    assert picked.texts == built.texts
+    assert (picked.run_keys == built.run_keys).all() and (picked.run_rows == built.run_rows).all()
+    assert picked.overlap(texts[1]) == texts[1] and picked.overlap(texts[0]) in (None, *built.texts)
+
+
 def test_check_headlines_reports_fluency_score_slips_and_copies(tiny_bundle, clas_bundle_path, slice_df):
     training = slice_df["text"].iloc[0]
     texts = ["We Ranked the the Best Pizzas", training, "Why Dogs Are Better Than People, According to Science"]
