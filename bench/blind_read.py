@@ -21,9 +21,10 @@ from clickbait.generate import GenerationRequest, generate_from
 
 def sheet(out: Path, samplers: list[str], n: int, seed: int) -> None:
     items = []
-    for spec in samplers:
+    for k, spec in enumerate(samplers):
+        # Each sampler its own seed: with one seed, samplers that filter one candidate stream share headlines.
         name, options = parse_extra(spec)
-        items += [(name, text) for text in generate_from(GenerationRequest(n=n, seed=seed, **options))]
+        items += [(name, text) for text in generate_from(GenerationRequest(n=n, seed=seed + k, **options))]
     random.Random(seed).shuffle(items)
     out.mkdir(parents=True, exist_ok=True)
     (out / "key.json").write_text(json.dumps(items, indent=1))

@@ -6,7 +6,7 @@ rate, exact lengths / unique / novel, headlines/s, and `voice`: the share the bu
 voice asked for. "real vs real" pits held-out clickbait against as many training clickbait headlines. `--label
 news` does all of it for the news voice against held-out news. `--neural` adds a fastai classifier on the LM encoder trained to tell real from
 generated (training-slice real + one generated set; tested on held-out real + a fresh generated set), for the
-first two samplers. `--keywords 200` adds keyword generation: 200 keyword sets (1 or 2 content words of a held-out
+first three samplers. `--keywords 200` adds keyword generation: 200 keyword sets (1 or 2 content words of a held-out
 headline of the voice, as written there), 5 headlines each, against 1,000 unconstrained ones; `contains` is the share
 holding every keyword as given. `--keyword-source train` draws the sets from training headlines instead (for tuning).
 
@@ -29,12 +29,13 @@ from clickbait.text import WORD, count_words, holds_phrase, normalise_headline
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
 OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, rare_words=False)  # the default until 2026-11-25
 SAMPLERS = [("old default (T=0.8, top-p 0.95)", OLD_DEFAULT),
-            ("new default (T=1.0, top-p 0.9, rare words)", {}),
-            ("T=1.0, top-p 0.9, no rare words", dict(rare_words=False)),
-            ("T=1.0, top-p 0.95, rare words", dict(top_p=0.95)),
-            ("T=0.9, top-p 0.9, rare words", dict(temperature=0.9)),
-            ("T=0.8, top-p 0.9, rare words", dict(temperature=0.8)),
-            ("new default + realism filter", dict(realism=True))]
+            ("default (T=1.0, top-p 0.9, rare words)", {}),
+            ("default + realism filter", dict(realism=True)),
+            ("top-p 0.95", dict(top_p=0.95)),
+            ("top-p 0.95 + realism filter", dict(top_p=0.95, realism=True)),
+            ("no rare words", dict(rare_words=False)),
+            ("T=0.9", dict(temperature=0.9)),
+            ("T=0.8", dict(temperature=0.8))]
 
 
 def _number_or_text(value: str):
@@ -158,7 +159,7 @@ def main():
     samplers = [] if args.no_defaults else list(SAMPLERS)
     if args.old_model and not args.no_defaults:
         samplers[0] = ("old default (old LM, T=0.8, top-p 0.95)", {**OLD_DEFAULT, "model": args.old_model})
-        samplers.insert(2, ("old LM, today's sampler", {"model": args.old_model}))
+        samplers.insert(2, ("old LM, default sampler", {"model": args.old_model}))
     samplers += [parse_extra(spec) for spec in args.extra]
     generated = {}
     for name, options in samplers:
@@ -177,7 +178,7 @@ def main():
         print(table)
     if args.neural:
         real_train = train_target.sample(3000, random_state=1).tolist()
-        for name, options in samplers[:2]:  # each costs a classifier fit: the first two (old and new default)
+        for name, options in samplers[:3]:  # each costs a classifier fit: the first three
             fresh = generate_from(GenerationRequest(n=3000 + n, seed=args.seed + 1, label=args.label,
                                                     **{"model": bundle, **options}))
             acc = neural_discriminator(real_train, fresh[:3000], real, fresh[3000:], bundle)

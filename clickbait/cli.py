@@ -180,7 +180,8 @@ def _train(args) -> None:
     if args.kind == "lm":
         from .fit import Phase
         from .train import RecipeConfig, run_recipe
-        cfg = RecipeConfig(preset=args.preset, target_label=args.target_label, backwards=args.backwards)
+        cfg = RecipeConfig(preset=args.preset, target_label=args.target_label, backwards=args.backwards,
+                           conditional=args.conditional)
         if args.general_epochs:
             cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
         if args.target_epochs:
@@ -331,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target-label", default="clickbait",
                    help="lm, discriminator: label of the target style (default clickbait)")
     t.add_argument("--backwards", action="store_true", help="lm: read headlines right to left (a backward LM)")
+    t.add_argument("--conditional", action="store_true",
+                   help="lm: one LM for every label, each headline opened by its label's token")
     t.add_argument("--general-epochs", type=int, default=None, help="lm: epochs of the general stage")
     t.add_argument("--target-epochs", type=int, default=None, help="lm: epochs of the final target phase")
     t.add_argument("--lm", default=None,

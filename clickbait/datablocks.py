@@ -10,7 +10,8 @@ from fastai.data.core import DataLoaders
 from .errors import HeadlineDataError
 from .tokenizer import HeadlineTokenizer
 
-__all__ = ["VALID_COL", "mark_validation", "lm_datablock", "lm_dataloaders", "clas_datablock", "clas_dataloaders"]
+__all__ = ["VALID_COL", "mark_validation", "prepend_label_tokens", "lm_datablock", "lm_dataloaders", "clas_datablock",
+           "clas_dataloaders"]
 
 VALID_COL = "is_valid"
 
@@ -33,6 +34,16 @@ def mark_validation(df: pd.DataFrame, valid_pct: float = 0.1, seed: int = 42) ->
     is_valid = pd.Series(False, index=range(len(df)))
     is_valid[list(valid)] = True
     return df.assign(**{VALID_COL: is_valid.values})
+
+
+def prepend_label_tokens(df: pd.DataFrame, tokens: dict[str, str], text_col: str = "text",
+                         label_col: str = "label") -> pd.DataFrame:
+    """`df` with each headline opened by its label's token (`clickbait.tokenizer.label_tokens`), the text a
+    conditional LM trains on: tokenized, it reads `xxbos xxlabel0 ...`."""
+    unknown = set(df[label_col]) - set(tokens)
+    if unknown:
+        raise HeadlineDataError(f"labels {sorted(map(str, unknown))} have no label token; tokens: {tokens}")
+    return df.assign(**{text_col: df[label_col].map(tokens) + " " + df[text_col]})
 
 
 def _checked(df: pd.DataFrame, text_col: str) -> pd.DataFrame:

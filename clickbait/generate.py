@@ -175,14 +175,15 @@ class GenerationRequest:
     `target_label` of a model that has one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
     neighbours and the LM's state; `realism` keeps candidates by discriminator rejection sampling
-    (`discriminator`, default the bundled one for the bundled LM): slower, and no better in a blind read.
+    (`discriminator`, default the bundled one for the bundled LM; any other LM goes unfiltered): closer to real
+    headlines by the statistics of bench/realism.py, half the speed, and no better in blind reads.
     """
     n: int = 20
     min_len: int = 4
     max_len: int = 15
-    # Chosen by measurement (README: Realism): against held-out clickbait it beats the old T=0.8 on every
-    # statistic of bench/realism.py and reads as well in blind reads; top-p 0.95 measures a little closer still,
-    # but read worse (its tail's broken turns).
+    # Chosen by measurement (README: Realism): T=1.0 beats the old T=0.8 on every statistic of bench/realism.py;
+    # top-p 0.95, with or without the realism filter, measures closer to real clickbait still, but read worse in
+    # every blind read (the wider tail's broken turns).
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = 0.9
@@ -289,6 +290,7 @@ class GenerationRequest:
         if self.model is not None and written is not None and written != self.label:
             raise GenerationError(f"{lm.path}: this LM writes {written!r} headlines, not {self.label!r}; pass "
                                   f"label={written!r} or another model")
+        _lead(lm, self.label)  # a conditional LM must know the label
         return lm
 
     def _discriminator(self, lm: Bundle) -> Bundle | None:
@@ -451,16 +453,25 @@ def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[st
     return clean_headline(text)
 
 
-def _prefix(bundle: Bundle, prefix: str | None, max_len: int) -> tuple[list[str], list[int], int, bool]:
+def _lead(bundle: Bundle, label: str) -> list[str]:
+    # Fed before a headline: xxeos, the state the LM always saw before one in its training stream; a conditional
+    # LM then reads xxbos and the label's token, as in training.
+    labels = bundle.config.get("labels")
+    if labels is not None and label not in labels:
+        raise GenerationError(f"{bundle.path}: this conditional LM writes {sorted(labels)} headlines, not {label!r}")
+    return ["xxeos"] if labels is None else ["xxeos", "xxbos", labels[label]]
+
+
+def _prefix(bundle: Bundle, prefix: str | None, max_len: int, label: str) -> tuple[list[str], list[int], int, bool]:
     tokens = bundle.tokenizer.tokenize([prefix or ""])[0][:-1]  # drop xxeos: the headline goes on
-    # User text is text: a control token typed in the prefix ("xxeos") is an unknown word, never a control.
-    tokens = tokens[:1] + ["xxunk" if t in SPECIAL_TOKENS else t for t in tokens[1:]]
+    # User text is text: a control token typed in the prefix ("xxeos", "xxlabel0") is an unknown word, never a control.
+    tokens = tokens[:1] + ["xxunk" if t in SPECIAL_TOKENS or t.startswith("xxlabel") else t for t in tokens[1:]]
     words = count_words(detokenize(tokens))
     if words > max_len:
         raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")
     glue = len(tokens) > 1 and glues_right(tokens[-1])
-    # Fed after xxeos: the state the LM always saw before a headline in its training stream.
-    return tokens, bundle.tokenizer.numericalize(["xxeos"] + tokens), words, glue
+    lead = _lead(bundle, label)
+    return tokens, bundle.tokenizer.numericalize(lead + tokens[len(lead) - 1:]), words, glue
 
 
 def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -> torch.Tensor:
@@ -495,7 +506,7 @@ class HeadlineSampler:
         self.table = _token_table(tuple(bundle.tokenizer.vocab), self.banned, self.rare_words is not None)
         self.prefix = clean_headline(request.prefix or "")
         self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix,
-                                                                                    request.max_len)
+                                                                                    request.max_len, request.label)
         self.entropy = (request.seed, *stream)
         self.seen = set() if seen is None else seen
         self.position = start  # the first candidate index not yet looked at
@@ -673,10 +684,15 @@ def generate_from(request: GenerationRequest, batch_size: int | None = None, max
     return result if return_scores else result["text"].tolist()
 
 
-def score_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size: int = 256) -> list[float]:
-    """Total log-probability (nats) of each headline under the LM, end of headline included, in input order.
-    `headlines` is a list of non-empty str (anything else is refused, naming its position)."""
+def score_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size: int = 256,
+                    label: str = "clickbait") -> list[float]:
+    """Total log-probability (nats) of each headline under the LM, end of headline included, in input order
+    (`label`: the voice a conditional LM reads them in). `headlines` is a list of non-empty str (anything else is
+    refused, naming its position)."""
     bundle = resolve_bundle(model, "lm")
     headlines = headline_list(headlines)
-    prime = [bundle.tokenizer.o2i["xxeos"]]
-    return score_ids(bundle.model, bundle.tokenizer.encode_batch(headlines), prime=prime, batch_size=batch_size)
+    lead = bundle.tokenizer.numericalize(_lead(bundle, label))
+    # Each headline's ids start with xxbos, scored from `lead` on: a conditional lead ends with xxbos and the label
+    # token, which stands in for the headline's own xxbos (the first id is never scored).
+    ids = [lead[-1:] + i[1:] for i in bundle.tokenizer.encode_batch(headlines)]
+    return score_ids(bundle.model, ids, prime=lead[:-1], batch_size=batch_size)

@@ -79,6 +79,19 @@ def count_params(model: nn.Module) -> int:
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
 
+def _eval_lstm(rnn: nn.Module) -> nn.Module:
+    # fastai's WeightDropout clones its raw recurrent weights on every call, even in eval mode (a sixth of a small
+    # decoding call): in eval mode the wrapped LSTM can read the raw weights themselves. A training forward leaves a
+    # dropped-out copy in their place, so the storage is checked on every call.
+    if rnn.training:
+        return rnn
+    for name in rnn.layer_names:
+        raw = getattr(rnn, f"{name}_raw")
+        if getattr(rnn.module, name).data_ptr() != raw.data_ptr():
+            setattr(rnn.module, name, raw.detach())
+    return rnn.module
+
+
 def lm_encode(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
     """Last-layer outputs (batch, seq, emb) of a fastai AWD-LSTM language model (eval mode) for `tokens`
     (batch, seq) from recurrent state `hidden` (None: zeros), and the state after them. fastai's module keeps the
@@ -91,7 +104,7 @@ def lm_encode(model: nn.Module, tokens: torch.Tensor, hidden: Hidden | None = No
     output = encoder.input_dp(encoder.encoder_dp(tokens))
     new_hidden = []
     for layer, (rnn, hidden_dp) in enumerate(zip(encoder.rnns, encoder.hidden_dps)):
-        output, state = rnn(output, hidden[layer])
+        output, state = _eval_lstm(rnn)(output, hidden[layer])
         new_hidden.append(state)
         if layer != encoder.n_layers - 1:
             output = hidden_dp(output)

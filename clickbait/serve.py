@@ -91,16 +91,16 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
         prefix: str | None = Field(None, max_length=MAX_CHARS)
         style: str = GenerationRequest.style
         seed: int | None = None
-        unique: bool = True
-        novel: bool = True
+        unique: bool = GenerationRequest.unique
+        novel: bool = GenerationRequest.novel
         label: str = GenerationRequest.label
         keywords: list[str] = Field(default_factory=list, max_length=8)
         archive: list[str] | None = Field(None, max_length=MAX_HEADLINES)
         banned_words: list[str] | None = Field(None, max_length=1000)
         min_score: float | None = None
-        rerank: bool = False
-        rare_words: bool = True
-        realism: bool = False
+        rerank: bool = GenerationRequest.rerank
+        rare_words: bool = GenerationRequest.rare_words
+        realism: bool = GenerationRequest.realism
 
     class HeadlinesBody(Strict):
         headlines: list[str] = Field(min_length=1, max_length=MAX_HEADLINES)

@@ -24,12 +24,18 @@ from .errors import TokenizerFileError
 from .files import read_json, write_atomic
 from .text import clean_headline, has_word_char
 
-__all__ = ["HeadlineTokenizer", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize", "STYLES",
-           "glues_left", "glues_right"]
+__all__ = ["HeadlineTokenizer", "label_tokens", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize",
+           "STYLES", "glues_left", "glues_right"]
 
 FORMAT_VERSION = 1
 STYLES = ("title", "sentence", "lower")
 SPECIAL_TOKENS = list(defaults.text_spec_tok)
+
+
+def label_tokens(labels: Iterable[str]) -> dict[str, str]:
+    """One control token per label (`xxlabel0`, `xxlabel1`, ... in sorted label order) for a conditional LM, which
+    reads a headline's label token right after `xxbos`; numbered, so any label text works."""
+    return {label: f"xxlabel{i}" for i, label in enumerate(sorted(set(labels)))}
 
 
 def mark_headline(text: str) -> str:
@@ -229,6 +235,11 @@ class HeadlineTokenizer:
         self.caser = caser or HeadlineCaser()
         self.max_vocab, self.min_freq, self.case_marks = max_vocab, min_freq, case_marks
         self.rules = CASE_MARK_RULES if case_marks else HEADLINE_RULES
+
+    def with_tokens(self, tokens: Iterable[str]) -> "HeadlineTokenizer":
+        """The same tokenizer with `tokens` appended to the vocabulary (those it lacks), e.g. label tokens."""
+        extra = [t for t in dict.fromkeys(tokens) if t not in self.o2i]
+        return HeadlineTokenizer(self.vocab + extra, self.caser, self.max_vocab, self.min_freq, self.case_marks)
 
     def with_case_marks(self) -> "HeadlineTokenizer":
         """The same vocabulary, with a casing-style mark (`xxmaj`/`xxup`) before `xxeos`, for classifiers."""

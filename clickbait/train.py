@@ -18,7 +18,8 @@ from fastai.data.core import DataLoaders
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import F1Score, Perplexity, accuracy
 from fastai.text.core import TK_MAJ, TK_UP
-from fastai.text.learner import LMLearner, TextLearner, language_model_learner, text_classifier_learner
+from fastai.text.learner import (LMLearner, TextLearner, language_model_learner, match_embeds,
+                                 text_classifier_learner)
 from fastai.text.models.awdlstm import AWD_LSTM
 from fastai.torch_core import set_seed
 from safetensors.torch import save_file
@@ -27,18 +28,21 @@ from torch import nn
 from .bundle import BUNDLED, Bundle, ModelRef, resolve_bundle, save_bundle
 from .classify import realness_odds, threshold_labels
 from .data import load_corpus, split_holdout
-from .datablocks import VALID_COL, clas_dataloaders, lm_dataloaders, mark_validation
+from .datablocks import VALID_COL, clas_dataloaders, lm_dataloaders, mark_validation, prepend_label_tokens
 from .errors import HeadlineDataError
 from .fit import Phase, fit_phases, on_rank0
 from .generate import GenerationRequest, generate_from
 from .models import LMPreset, get_preset
-from .tokenizer import HeadlineTokenizer
+from .tokenizer import HeadlineTokenizer, label_tokens
 
-__all__ = ["RecipeConfig", "lm_learner", "train_general_lm", "finetune_target_lm", "save_encoder", "run_recipe",
+__all__ = ["RecipeConfig", "lm_learner", "train_general_lm", "finetune_target_lm", "finetune_conditional_lm",
+           "save_encoder", "run_recipe",
            "ClassifierConfig", "ThresholdCrossEntropy", "classifier_learner", "distinct_case_marks", "pick_threshold",
            "train_classifier", "train_discriminator"]
 
 
+# A label token starts at the mean embedding of the tokens of this many of its headlines.
+LABEL_INIT_HEADLINES = 2000
 # Share of generated candidates the realism filter lets through (sets the discriminator's odds scale).
 DISCRIMINATOR_ACCEPTANCE = 0.4
 
@@ -60,6 +64,9 @@ class RecipeConfig:
     target_label: str = "clickbait"
     # A backward LM reads each headline right to left (ULMFiT trains both directions).
     backwards: bool = False
+    # One LM for every label: the target stage trains on all headlines, each opened by its label's token, instead
+    # of on the target label's alone; generation then primes with the token of the label asked for.
+    conditional: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready fields."""
@@ -98,6 +105,34 @@ def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: 
     learn.model.load_state_dict(general.model.state_dict())
     log(f"target LM: {len(df):,} headlines")
     return fit_phases(learn, cfg.target, "target", work, cfg.patience, log)
+
+
+def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
+                            work: str | os.PathLike, log: Callable[[str], None] = print
+                            ) -> tuple[LMLearner, HeadlineTokenizer, dict[str, str]]:
+    """Step 2, conditional: fine-tune the general LM on every labelled headline opened by its label's token; the
+    vocabulary gains one token per label (fastai's `match_embeds` starts each at the mean embedding). Returns the
+    learner, its tokenizer and the label tokens."""
+    preset = get_preset(cfg.preset)
+    tokens = label_tokens(df["label"])
+    labelled = tokenizer.with_tokens(tokens.values())
+    dls = lm_dataloaders(prepend_label_tokens(df, tokens), labelled, bs=preset.bs, seq_len=preset.seq_len,
+                         valid_pct=cfg.valid_pct, seed=cfg.seed, valid_col=VALID_COL if VALID_COL in df else None,
+                         backwards=cfg.backwards)
+    learn = lm_learner(dls, preset, path=work)
+    state = match_embeds({k: v.clone() for k, v in general.model.state_dict().items()}, tokenizer.vocab,
+                         labelled.vocab)
+    # fastai starts new tokens at the mean embedding, so both labels would start alike and part slowly: start each
+    # at the mean embedding of its own headlines' tokens instead.
+    for label, token in tokens.items():
+        texts = df.loc[df["label"] == label, "text"].head(LABEL_INIT_HEADLINES).tolist()
+        ids = torch.tensor([i for toks in tokenizer.encode_batch(texts) for i in toks])
+        for key in ("0.encoder.weight", "0.encoder_dp.emb.weight", "1.decoder.weight"):
+            if key in state:
+                state[key][labelled.o2i[token]] = state["0.encoder.weight"][ids].mean(0)
+    learn.model.load_state_dict(state)
+    log(f"conditional LM: {len(df):,} headlines, labels {tokens}")
+    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log), labelled, tokens
 
 
 def save_encoder(learn: LMLearner, path: str | os.PathLike) -> Path:
@@ -143,19 +178,28 @@ def run_recipe(data: str | os.PathLike | pd.DataFrame, out: str | os.PathLike, w
     learn = train_general_lm(train_df, tokenizer, cfg, work, log)
     metrics = {"general": _validation_metrics(learn)}
     target_df = train_df[train_df["label"] == cfg.target_label] if "label" in train_df else train_df.iloc[:0]
-    if len(target_df) >= 2:
+    labels, rare_texts = None, None
+    if cfg.conditional and "label" in train_df and train_df["label"].nunique() >= 2:
+        learn, tokenizer, labels = finetune_conditional_lm(train_df, tokenizer, learn, cfg, work, log)
+        metrics["conditional"] = _validation_metrics(learn)
+        # Rare words of every label, with the LM states their own label token led to.
+        rare_texts = prepend_label_tokens(train_df, labels)["text"]
+    elif cfg.conditional:
+        raise HeadlineDataError("a conditional LM needs a 'label' column with at least two labels")
+    elif len(target_df) >= 2:
         learn = finetune_target_lm(target_df, tokenizer, learn, cfg, work, log)
         metrics["target"] = _validation_metrics(learn)
+        rare_texts = target_df["text"]
     else:
         log(f"no headlines labelled {cfg.target_label!r}: the general LM is the result")
     config = {"kind": "lm", "preset": cfg.preset, "recipe": cfg.to_dict(), "backwards": cfg.backwards,
-              "target_label": cfg.target_label if "target" in metrics else None, "metrics": metrics,
-              "train_minutes": round((time.time() - start) / 60, 1)}
+              "target_label": cfg.target_label if "target" in metrics else None, "labels": labels,
+              "metrics": metrics, "train_minutes": round((time.time() - start) / 60, 1)}
 
     def write() -> None:
         save_encoder(learn, work / "encoder.safetensors")
         save_bundle(out, learn.model, tokenizer, config, train_texts=train_df["text"], overwrite=overwrite,
-                    rare_word_texts=target_df["text"] if "target" in metrics else None)
+                    rare_word_texts=rare_texts)
         log(f"bundle written to {out} in {config['train_minutes']} min: {json.dumps(config['metrics'])}")
     on_rank0(write)
     return Path(out)
@@ -289,22 +333,24 @@ def pick_threshold(first_class_probs: np.ndarray, is_first_class: np.ndarray) ->
 
 def train_discriminator(real_texts: Sequence[str], *, lm: ModelRef = None, cfg: ClassifierConfig | None = None,
                         work: str | os.PathLike = "runs/discriminator", out: str | os.PathLike | None = None,
-                        overwrite: bool = False, seed: int = 1, temperature: float = 1.0, rare_words: bool = True,
+                        overwrite: bool = False, seed: int = 1, temperature: float = 1.0,
+                        top_p: float | None = GenerationRequest.top_p, rare_words: bool = True,
                         log: Callable[[str], None] = print) -> Bundle:
     """A classifier telling real headlines (`real_texts`, training data only) from as many written by the LM (at
-    `temperature`, with `rare_words`), on the LM's encoder: the realism filter's bundle (classes `generated`,
-    `real`). The filter is meant for requests with the same sampling settings."""
+    `temperature` and `top_p`, with `rare_words`, unfiltered), on the LM's encoder: the realism filter's bundle
+    (classes `generated`, `real`). The filter is meant for requests with the same sampling settings."""
     lm = resolve_bundle(lm, "lm")
     real_texts = list(real_texts)
-    sampling = dict(temperature=temperature, rare_words=rare_words)
-    fake = generate_from(GenerationRequest(n=len(real_texts), seed=seed, model=lm, **sampling))
+    sampling = dict(temperature=temperature, top_p=top_p, rare_words=rare_words)
+    # The LM's own draws, never those an earlier discriminator let through.
+    fake = generate_from(GenerationRequest(n=len(real_texts), seed=seed, model=lm, realism=False, **sampling))
     df = pd.DataFrame({"text": real_texts + fake, "label": ["real"] * len(real_texts) + ["generated"] * len(fake)})
     log(f"discriminator: {len(real_texts):,} real and {len(fake):,} generated headlines")
     cfg = cfg or ClassifierConfig(phases=[Phase(1, 2e-2, freeze_to=-1), Phase(1, 1e-2, freeze_to=-2), Phase(2, 3e-3)])
     bundle = train_classifier(df, lm=lm, cfg=cfg, work=work, log=log)
     # Rejection sampling keeps a candidate with probability min(1, w / scale), w = D / (1 - D) its odds of being
     # real; the scale is set on fresh generated headlines so that about ACCEPTANCE of them pass.
-    probe = generate_from(GenerationRequest(n=2000, seed=seed + 1, model=lm, **sampling))
+    probe = generate_from(GenerationRequest(n=2000, seed=seed + 1, model=lm, realism=False, **sampling))
     odds = realness_odds(probe, bundle)
     bundle.config.update(odds_scale=float(np.quantile(odds, 1 - DISCRIMINATOR_ACCEPTANCE)), sampling=sampling)
     if out is not None:

@@ -28,6 +28,14 @@ def test_default_generation_is_reproducible():
     assert load_bundle(default_bundle_path("lm")).is_novel(a).all()
 
 
+def test_the_bundled_realism_filter_picks_among_the_plain_draws():
+    # The filter only rejects: each candidate is drawn as without it, so what it keeps is among the plain draws.
+    kept = generate_headlines(20, seed=0, realism=True)
+    plain = generate_headlines(200, seed=0)
+    assert set(kept) <= set(plain) and kept != plain[:20]
+    assert generate_headlines(20, seed=0) == plain[:20]
+
+
 def test_readme_samples_are_what_the_bundled_model_gives():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     block = re.search(r"\(`generate_headlines\(10, seed=0\)`\):\n\n```\n(.*?)```", readme, re.S)

@@ -234,3 +234,53 @@ def test_keyword_and_rewrite_commands(tiny_bundle_path, clas_bundle_path):
     lines = out.stdout.splitlines()
     assert lines[0] == "text,voice,log_prob_per_word,score" and len(lines) == 4
     assert all("Zorblax" in line for line in lines[1:])
+
+
+@pytest.fixture(scope="module")
+def conditional_lm(tiny_learner, slice_tokenizer, slice_df, tmp_path_factory):
+    """The tiny LM fine-tuned as one conditional LM for both voices (each headline opened by its label token)."""
+    from clickbait.bundle import load_bundle, save_bundle
+    from clickbait.datablocks import mark_validation, prepend_label_tokens
+    from clickbait.fit import Phase
+    from clickbait.train import RecipeConfig, finetune_conditional_lm
+    general = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
+    cfg = RecipeConfig(preset="tiny", target=[Phase(6, 2e-2)])
+    learn, tokenizer, labels = finetune_conditional_lm(mark_validation(slice_df), slice_tokenizer, tiny_learner, cfg,
+                                                       tmp_path_factory.mktemp("cond"), log=lambda s: None)
+    out = tmp_path_factory.mktemp("bundles") / "conditional"
+    save_bundle(out, learn.model, tokenizer, {"kind": "lm", "preset": "tiny", "labels": labels},
+                train_texts=slice_df["text"], rare_word_texts=prepend_label_tokens(slice_df, labels)["text"])
+    return load_bundle(out), general
+
+
+def test_a_conditional_lm_writes_each_voice_from_its_label_token(conditional_lm, train_holdout, tmp_path):
+    import json
+    import shutil
+
+    from clickbait.generate import score_headlines
+    bundle, general = conditional_lm
+    vocab = bundle.tokenizer.vocab
+    assert vocab[-2:] == ["xxlabel0", "xxlabel1"] and bundle.config["labels"] == {"clickbait": "xxlabel0",
+                                                                                 "news": "xxlabel1"}
+    assert len(vocab) == general["0.encoder.weight"].shape[0] + 2  # the general vocabulary, plus one per label
+    # The same seed in the two voices: the label token leads to other headlines, and the LM reads each voice's
+    # held-out headlines as likelier in their own voice than in the other.
+    assert generate_headlines(20, model=bundle, seed=0) != generate_headlines(20, model=bundle, seed=0, label="news")
+    held = train_holdout[1].groupby("label").head(150)
+    for label, other in (("clickbait", "news"), ("news", "clickbait")):
+        texts = held[held.label == label]["text"].tolist()
+        own = sum(score_headlines(texts, bundle, label=label))
+        assert own > sum(score_headlines(texts, bundle, label=other))
+    # A label token typed in a prefix is a word, never a control.
+    sampler = GenerationRequest(n=1, model=bundle, seed=0, prefix="xxlabel1 says").sampler()
+    assert sampler.prefix_ids[:3] == bundle.tokenizer.numericalize(["xxeos", "xxbos", "xxlabel0"])
+    assert bundle.tokenizer.o2i["xxlabel1"] not in sampler.prefix_ids
+    # A voice the LM has no token for is our error, naming the voices it has.
+    one = tmp_path / "one-voice"
+    shutil.copytree(bundle.path, one)
+    config = json.loads((one / "config.json").read_text())
+    (one / "config.json").write_text(json.dumps({**config, "labels": {"clickbait": "xxlabel0"}}))
+    with pytest.raises(GenerationError, match=r"writes \['clickbait'\] headlines, not 'news'"):
+        generate_headlines(3, model=one, seed=0, label="news")
+    with pytest.raises(GenerationError, match=r"writes \['clickbait'\] headlines, not 'news'"):
+        score_headlines(["A headline"], one, label="news")

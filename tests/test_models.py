@@ -141,3 +141,25 @@ def test_a_stage_keeps_its_best_phase(slice_df, slice_tokenizer, tmp_path):
     assert ruined > good + 0.1
     assert float(learn.validate()[0]) == pytest.approx(good, abs=1e-4)
     assert "keeping phase 0" in logs[-1]
+
+
+def test_lm_encode_reads_the_raw_recurrent_weights_exactly_as_fastai_does(tiny_bundle):
+    # lm_encode skips WeightDropout's per-call copy in eval mode: same outputs as fastai's own forward, also after
+    # a training forward left dropped-out weights in the LSTM, and training still drops them.
+    import torch
+
+    from clickbait.models import lm_encode
+    model, tokens = tiny_bundle.model, torch.tensor([tiny_bundle.tokenizer.encode("17 Things Only Dog Owners Know")])
+    model.eval()
+    model.reset()
+    fastai_out = model[0](tokens)
+    assert torch.equal(lm_encode(model, tokens)[0], fastai_out)
+    try:
+        model.train()
+        torch.manual_seed(0)
+        lm_encode(model, tokens)
+        rnn = model[0].rnns[0]
+        assert not torch.equal(rnn.module.weight_hh_l0, rnn.weight_hh_l0_raw)  # weight dropout still applies
+    finally:
+        model.eval()
+    assert torch.equal(lm_encode(model, tokens)[0], fastai_out)
