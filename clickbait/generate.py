@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .archive import Archive, load_archive
 from .bundle import Bundle, ModelRef, data_fingerprint, default_bundle_path, resolve_bundle
 from .classify import clickbait_scorer, realness_odds
-from .errors import GenerationError
+from .errors import BundleError, GenerationError
 from .models import lm_encode, native_kernels, score_ids
 from .text import (WORD, clean_headline, count_words, fix_articles, has_word_char, headline_hash, headline_list,
                    phrase_pattern)
@@ -454,12 +454,17 @@ def _render(bundle: Bundle, prefix: str, prefix_tokens: list[str], body: list[st
 
 
 def _lead(bundle: Bundle, label: str) -> list[str]:
-    # Fed before a headline: xxeos, the state the LM always saw before one in its training stream; a conditional
-    # LM then reads xxbos and the label's token, as in training.
+    # Fed before a headline's first word: xxeos (the state the LM always saw before a headline in its training
+    # stream), xxbos, and for a conditional LM the label's token, as in training.
     labels = bundle.config.get("labels")
-    if labels is not None and label not in labels:
+    if labels is None:
+        return ["xxeos", "xxbos"]
+    if label not in labels:
         raise GenerationError(f"{bundle.path}: this conditional LM writes {sorted(labels)} headlines, not {label!r}")
-    return ["xxeos"] if labels is None else ["xxeos", "xxbos", labels[label]]
+    if labels[label] not in bundle.tokenizer.o2i:  # it would be read as an unknown word, silently in no voice
+        raise BundleError(f"{bundle.path}: config.json gives label {label!r} the token {labels[label]!r}, which "
+                          f"vocab.json lacks")
+    return ["xxeos", "xxbos", labels[label]]
 
 
 def _prefix(bundle: Bundle, prefix: str | None, max_len: int, label: str) -> tuple[list[str], list[int], int, bool]:
@@ -470,8 +475,7 @@ def _prefix(bundle: Bundle, prefix: str | None, max_len: int, label: str) -> tup
     if words > max_len:
         raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")
     glue = len(tokens) > 1 and glues_right(tokens[-1])
-    lead = _lead(bundle, label)
-    return tokens, bundle.tokenizer.numericalize(lead + tokens[len(lead) - 1:]), words, glue
+    return tokens, bundle.tokenizer.numericalize(_lead(bundle, label) + tokens[1:]), words, glue
 
 
 def _row_uniforms(entropy: tuple[int, ...], start: int, rows: int, steps: int) -> torch.Tensor:
@@ -692,7 +696,6 @@ def score_headlines(headlines: Iterable[str], model: ModelRef = None, batch_size
     bundle = resolve_bundle(model, "lm")
     headlines = headline_list(headlines)
     lead = bundle.tokenizer.numericalize(_lead(bundle, label))
-    # Each headline's ids start with xxbos, scored from `lead` on: a conditional lead ends with xxbos and the label
-    # token, which stands in for the headline's own xxbos (the first id is never scored).
+    # The lead's last token stands in for each headline's own xxbos: the first id of a sequence is never scored.
     ids = [lead[-1:] + i[1:] for i in bundle.tokenizer.encode_batch(headlines)]
     return score_ids(bundle.model, ids, prime=lead[:-1], batch_size=batch_size)

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from clickbait.archive import load_archive
-from clickbait.errors import GenerationError, HeadlineDataError
+from clickbait.errors import BundleError, GenerationError, HeadlineDataError
 from clickbait.evaluate import check_headlines
 from clickbait.generate import GenerationRequest, generate_headlines
 from clickbait.text import holds_phrase, ngrams
@@ -273,8 +273,7 @@ def test_a_conditional_lm_writes_each_voice_from_its_label_token(conditional_lm,
         assert own > sum(score_headlines(texts, bundle, label=other))
     # A label token typed in a prefix is a word, never a control.
     sampler = GenerationRequest(n=1, model=bundle, seed=0, prefix="xxlabel1 says").sampler()
-    assert sampler.prefix_ids[:3] == bundle.tokenizer.numericalize(["xxeos", "xxbos", "xxlabel0"])
-    assert bundle.tokenizer.o2i["xxlabel1"] not in sampler.prefix_ids
+    assert sampler.prefix_ids == bundle.tokenizer.numericalize(["xxeos", "xxbos", "xxlabel0", "xxunk", "says"])
     # A voice the LM has no token for is our error, naming the voices it has.
     one = tmp_path / "one-voice"
     shutil.copytree(bundle.path, one)
@@ -284,3 +283,9 @@ def test_a_conditional_lm_writes_each_voice_from_its_label_token(conditional_lm,
         generate_headlines(3, model=one, seed=0, label="news")
     with pytest.raises(GenerationError, match=r"writes \['clickbait'\] headlines, not 'news'"):
         score_headlines(["A headline"], one, label="news")
+    # A label token the vocabulary lacks would be read as an unknown word: our error, naming it.
+    lacking = tmp_path / "lacking"
+    shutil.copytree(bundle.path, lacking)
+    (lacking / "config.json").write_text(json.dumps({**config, "labels": {"clickbait": "xxlabel7"}}))
+    with pytest.raises(BundleError, match="token 'xxlabel7', which vocab.json lacks"):
+        generate_headlines(3, model=lacking, seed=0)

@@ -14,7 +14,7 @@ import torch
 from clickbait.bundle import load_bundle, save_bundle
 from clickbait.errors import BundleError
 from clickbait.generate import score_headlines
-from clickbait.models import PRESETS, build_lm, count_params
+from clickbait.models import PRESETS, build_lm, count_params, lm_forward
 
 HEADLINES = ["17 Things You Will Only Understand If You Love Dogs", "Obama signs the budget bill",
              "This Cat Did Something Amazing And You Won't Believe It", "xyzzy plugh frobnicate"]
@@ -35,6 +35,13 @@ def test_scores_are_log_probs_with_end_of_headline(tiny_bundle):
     assert len(scores) == len(HEADLINES) and all(s < 0 for s in scores)
     # scoring one at a time equals batched scoring (padding never leaks into a score)
     assert [score_headlines([h], tiny_bundle)[0] for h in HEADLINES] == pytest.approx(scores, abs=1e-4)
+    # the LM reads `xxeos xxbos` and then the words, as in its training stream; every token after xxbos is scored
+    model, tok = tiny_bundle.model, tiny_bundle.tokenizer
+    for headline, score in zip(HEADLINES, scores):
+        ids = torch.tensor([tok.numericalize(["xxeos"]) + tok.encode(headline)])
+        with torch.no_grad():
+            logp = lm_forward(model, ids[:, :-1])[0].float().log_softmax(-1)[0, 1:]
+        assert logp.gather(-1, ids[0, 2:, None]).sum().item() == pytest.approx(score, abs=1e-4)
 
 
 def test_bundle_roundtrip_identical_scores(tiny_bundle, tiny_bundle_path, tmp_path):
