@@ -26,7 +26,7 @@ from .errors import BundleError, GenerationError
 from .models import lm_encode, native_kernels, score_ids
 from .text import (WORD, clean_headline, count_words, fix_articles, has_word_char, headline_hash, headline_list,
                    phrase_pattern)
-from .tokenizer import SPECIAL_TOKENS, STYLES, detokenize, glues_left, glues_right
+from .tokenizer import STYLES, detokenize, glues_left, glues_right, is_control_token
 
 __all__ = ["GenerationRequest", "LABEL_BUNDLES", "HeadlineSampler", "generate_headlines", "score_headlines",
            "DEFAULT_BANNED_WORDS", "MAX_KEYWORDS", "RERANK_POOL", "most_clickbaity", "balanced", "generate_from",
@@ -108,7 +108,7 @@ class _Keyword:
     def make(cls, bundle: Bundle, text: str) -> _Keyword:
         tokens = tuple(bundle.tokenizer.tokenize([text])[0][1:-1])
         # A typed control word is an unknown word to the LM, never a control.
-        ids = tuple(bundle.tokenizer.numericalize(["xxunk" if t in SPECIAL_TOKENS else t for t in tokens]))
+        ids = tuple(bundle.tokenizer.numericalize(["xxunk" if is_control_token(t) else t for t in tokens]))
         return cls(text, tokens, ids, count_words(text))
 
     def pattern(self, exact: bool) -> re.Pattern:
@@ -470,7 +470,7 @@ def _lead(bundle: Bundle, label: str) -> list[str]:
 def _prefix(bundle: Bundle, prefix: str | None, max_len: int, label: str) -> tuple[list[str], list[int], int, bool]:
     tokens = bundle.tokenizer.tokenize([prefix or ""])[0][:-1]  # drop xxeos: the headline goes on
     # User text is text: a control token typed in the prefix ("xxeos", "xxlabel0") is an unknown word, never a control.
-    tokens = tokens[:1] + ["xxunk" if t in SPECIAL_TOKENS or t.startswith("xxlabel") else t for t in tokens[1:]]
+    tokens = tokens[:1] + ["xxunk" if is_control_token(t) else t for t in tokens[1:]]
     words = count_words(detokenize(tokens))
     if words > max_len:
         raise GenerationError(f"prefix {prefix!r} has {words} words, more than max_len={max_len}")

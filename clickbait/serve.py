@@ -97,7 +97,7 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
         keywords: list[str] = Field(default_factory=list, max_length=8)
         archive: list[str] | None = Field(None, max_length=MAX_HEADLINES)
         banned_words: list[str] | None = Field(None, max_length=1000)
-        min_score: float | None = None
+        min_score: float | None = GenerationRequest.min_score
         rerank: bool = GenerationRequest.rerank
         rare_words: bool = GenerationRequest.rare_words
         realism: bool = GenerationRequest.realism

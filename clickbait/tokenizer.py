@@ -24,18 +24,25 @@ from .errors import TokenizerFileError
 from .files import read_json, write_atomic
 from .text import clean_headline, has_word_char
 
-__all__ = ["HeadlineTokenizer", "label_tokens", "HeadlineCaser", "HeadlineTokenize", "HEADLINE_RULES", "detokenize",
-           "STYLES", "glues_left", "glues_right"]
+__all__ = ["HeadlineTokenizer", "label_tokens", "is_control_token", "HeadlineCaser", "HeadlineTokenize",
+           "HEADLINE_RULES", "detokenize", "STYLES", "glues_left", "glues_right"]
 
 FORMAT_VERSION = 1
 STYLES = ("title", "sentence", "lower")
 SPECIAL_TOKENS = list(defaults.text_spec_tok)
+LABEL_TOKEN_PREFIX = "xxlabel"
 
 
 def label_tokens(labels: Iterable[str]) -> dict[str, str]:
     """One control token per label (`xxlabel0`, `xxlabel1`, ... in sorted label order) for a conditional LM, which
     reads a headline's label token right after `xxbos`; numbered, so any label text works."""
-    return {label: f"xxlabel{i}" for i, label in enumerate(sorted(set(labels)))}
+    return {label: f"{LABEL_TOKEN_PREFIX}{i}" for i, label in enumerate(sorted(set(labels)))}
+
+
+def is_control_token(token: str) -> bool:
+    """True for a token that steers the LM (fastai's special tokens, a conditional LM's label tokens): typed by a
+    user, it must be read as an unknown word instead."""
+    return token in SPECIAL_TOKENS or token.startswith(LABEL_TOKEN_PREFIX)
 
 
 def mark_headline(text: str) -> str:

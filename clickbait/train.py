@@ -111,8 +111,8 @@ def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, gene
                             work: str | os.PathLike, log: Callable[[str], None] = print
                             ) -> tuple[LMLearner, HeadlineTokenizer, dict[str, str]]:
     """Step 2, conditional: fine-tune the general LM on every labelled headline opened by its label's token; the
-    vocabulary gains one token per label (fastai's `match_embeds` starts each at the mean embedding). Returns the
-    learner, its tokenizer and the label tokens."""
+    vocabulary gains one token per label, each starting at the mean embedding of its own headlines' tokens. Returns
+    the learner, its tokenizer and the label tokens."""
     preset = get_preset(cfg.preset)
     tokens = label_tokens(df["label"])
     labelled = tokenizer.with_tokens(tokens.values())
@@ -127,9 +127,10 @@ def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, gene
     for label, token in tokens.items():
         texts = df.loc[df["label"] == label, "text"].head(LABEL_INIT_HEADLINES).tolist()
         ids = torch.tensor([i for toks in tokenizer.encode_batch(texts) for i in toks])
+        start = state["0.encoder.weight"][ids].mean(0)
         for key in ("0.encoder.weight", "0.encoder_dp.emb.weight", "1.decoder.weight"):
             if key in state:
-                state[key][labelled.o2i[token]] = state["0.encoder.weight"][ids].mean(0)
+                state[key][labelled.o2i[token]] = start
     learn.model.load_state_dict(state)
     log(f"conditional LM: {len(df):,} headlines, labels {tokens}")
     return fit_phases(learn, cfg.target, "target", work, cfg.patience, log), labelled, tokens

@@ -243,8 +243,10 @@ def conditional_lm(tiny_learner, slice_tokenizer, slice_df, tmp_path_factory):
     from clickbait.datablocks import mark_validation, prepend_label_tokens
     from clickbait.fit import Phase
     from clickbait.train import RecipeConfig, finetune_conditional_lm
+    from fastai.torch_core import set_seed
     general = {k: v.clone() for k, v in tiny_learner.model.state_dict().items()}
     cfg = RecipeConfig(preset="tiny", target=[Phase(6, 2e-2)])
+    set_seed(0, reproducible=True)  # dropout and shuffling: the same tiny model whichever tests ran before
     learn, tokenizer, labels = finetune_conditional_lm(mark_validation(slice_df), slice_tokenizer, tiny_learner, cfg,
                                                        tmp_path_factory.mktemp("cond"), log=lambda s: None)
     out = tmp_path_factory.mktemp("bundles") / "conditional"
@@ -274,6 +276,8 @@ def test_a_conditional_lm_writes_each_voice_from_its_label_token(conditional_lm,
     # A label token typed in a prefix is a word, never a control.
     sampler = GenerationRequest(n=1, model=bundle, seed=0, prefix="xxlabel1 says").sampler()
     assert sampler.prefix_ids == bundle.tokenizer.numericalize(["xxeos", "xxbos", "xxlabel0", "xxunk", "says"])
+    keyword = GenerationRequest(n=1, model=bundle, seed=0, keywords=["xxlabel1"]).sampler().keywords[0]
+    assert keyword.ids == tuple(bundle.tokenizer.numericalize(["xxunk"]))  # nor in a keyword
     # A voice the LM has no token for is our error, naming the voices it has.
     one = tmp_path / "one-voice"
     shutil.copytree(bundle.path, one)
