@@ -54,10 +54,12 @@ class RecipeConfig:
     preset: str = "small"
     max_vocab: int = 6_000
     min_freq: int = 2
-    general: list[Phase] = field(default_factory=lambda: [Phase(epochs=8, lr=1e-2)])
+    # Dropout at the small preset's 1.0x needs the longer schedule: 8 epochs at 0.5x validated at perplexity 68.1,
+    # 15 at 1.0x at 65.1 (and 38.6 -> 36.9 after the clickbait stage).
+    general: list[Phase] = field(default_factory=lambda: [Phase(epochs=15, lr=1e-2)])
     # Every layer group at once, each lower one 2.6x slower: a first phase on the top group alone at 1e-2 only
     # raised the validation loss of a general LM that already writes the target style well.
-    target: list[Phase] = field(default_factory=lambda: [Phase(5, 2e-3)])
+    target: list[Phase] = field(default_factory=lambda: [Phase(6, 2e-3)])
     valid_pct: float = 0.1
     seed: int = 42
     patience: int = 2

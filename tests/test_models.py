@@ -150,6 +150,25 @@ def test_a_stage_keeps_its_best_phase(slice_df, slice_tokenizer, tmp_path):
     assert "keeping phase 0" in logs[-1]
 
 
+def test_every_fit_hands_freed_memory_back_on_schedule(slice_df, slice_tokenizer, tmp_path, monkeypatch):
+    # Without trimming, glibc kept ~1.8 MB per batch of the small LM and a 15-epoch recipe was killed for memory.
+    from clickbait import fit
+    from clickbait.datablocks import lm_dataloaders
+    from clickbait.train import lm_learner
+    calls = []
+    monkeypatch.setattr(fit, "_glibc_malloc_trim", lambda: calls.append)
+    preset = PRESETS["tiny"]
+    dls = lm_dataloaders(slice_df.head(600), slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0)
+    learn = lm_learner(dls, preset, path=tmp_path)
+    monkeypatch.setattr(fit, "TRIM_EVERY", 2)
+    with learn.no_bar(), learn.no_logging():
+        fit.fit_phases(learn, [fit.Phase(2, 1e-2)], "general", tmp_path, log=lambda _: None)
+    train_batches = len(learn.dls.train)
+    assert train_batches >= 2
+    assert len(calls) == 2 * (train_batches // 2 + 1)  # every 2nd training batch, and at each epoch's end
+    assert calls and set(calls) == {0}
+
+
 def test_lm_encode_reads_the_raw_recurrent_weights_exactly_as_fastai_does(tiny_bundle):
     # lm_encode skips WeightDropout's per-call copy in eval mode: same outputs as fastai's own forward, also after
     # a training forward left dropped-out weights in the LSTM, and training still drops them.
