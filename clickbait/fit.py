@@ -14,7 +14,7 @@ import os
 import pickle
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -148,8 +148,22 @@ class _Progress:
     def best(self, key: str) -> float | None:
         return self.state.get(key, {}).get("best")
 
+    def start(self, key: str, plan: dict) -> None:
+        """Record what phase `key` trains; a rerun that asks for something else is refused, nothing changed."""
+        recorded = self.state.get(key, {}).get("plan")
+        if recorded is not None and recorded != plan:
+            changed = ", ".join(f"{k}: {recorded.get(k)!r} then, {plan.get(k)!r} now"
+                                for k in sorted(set(recorded) | set(plan)) if recorded.get(k) != plan.get(k))
+            raise CheckpointError(f"{self.file}: {key} was started with other settings ({changed}); resuming would "
+                                  f"mix the two. Rerun with the same settings, or train in a new work folder")
+        self.state.setdefault(key, {"epochs": 0, "best": None})["plan"] = plan
+        self._write()
+
     def mark(self, key: str, epochs: int, best: float | None) -> None:
-        self.state[key] = {"epochs": epochs, "best": best}
+        self.state[key] = {**self.state.get(key, {}), "epochs": epochs, "best": best}
+        self._write()
+
+    def _write(self) -> None:
         if rank_distrib():  # rank 0 keeps the files; every rank keeps the same state in memory
             return
         write_atomic(self.file, json.dumps(self.state, indent=1))
@@ -220,14 +234,17 @@ def load_checkpoint(learn: Learner, name: str, with_opt: bool = False) -> Learne
 
 
 def fit_phases(learn: LMLearner, phases: list[Phase], stage: str, work: str | os.PathLike,
-               patience: int = 2, log: Callable[[str], None] = print) -> LMLearner:
+               patience: int = 2, log: Callable[[str], None] = print, settings: dict | None = None) -> LMLearner:
     """Fit `phases` in order with one-cycle schedules; the result is the best-validated phase's best epoch.
 
-    Each phase starts from the previous phase's best epoch; finished phases are skipped when a fit resumes."""
+    Each phase starts from the previous phase's best epoch; finished phases are skipped when a fit resumes, and a
+    rerun whose phase or `settings` (JSON-ready: the model preset, batch shape) differ from the recorded ones is
+    refused with `CheckpointError`."""
     work = Path(work)
     progress = _Progress(work)
     for i, phase in enumerate(phases):
         key = f"{stage}/{i}"
+        progress.start(key, {**asdict(phase), **(settings or {})})
         done = progress.epochs_done(key)
         if done >= phase.epochs:
             continue

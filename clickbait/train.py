@@ -92,7 +92,8 @@ def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: Recipe
                          valid_col=VALID_COL if VALID_COL in df else None, backwards=cfg.backwards)
     learn = lm_learner(dls, preset, path=work)
     log(f"general LM: {len(df):,} headlines, {len(tokenizer):,} tokens in vocab, preset {preset.name}")
-    return fit_phases(learn, cfg.general, "general", work, cfg.patience, log)
+    return fit_phases(learn, cfg.general, "general", work, cfg.patience, log,
+                      settings={"preset": preset.to_dict(), "headlines": len(df)})
 
 
 def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
@@ -106,7 +107,8 @@ def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: 
     learn = lm_learner(dls, preset, path=work)
     learn.model.load_state_dict(general.model.state_dict())
     log(f"target LM: {len(df):,} headlines")
-    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log)
+    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log,
+                      settings={"preset": preset.to_dict(), "headlines": len(df)})
 
 
 def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
@@ -135,7 +137,8 @@ def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, gene
                 state[key][labelled.o2i[token]] = start
     learn.model.load_state_dict(state)
     log(f"conditional LM: {len(df):,} headlines, labels {tokens}")
-    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log), labelled, tokens
+    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log,
+                      settings={"preset": preset.to_dict(), "headlines": len(df)}), labelled, tokens
 
 
 def save_encoder(learn: LMLearner, path: str | os.PathLike) -> Path:
@@ -299,7 +302,8 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     if cfg.case_marks:
         distinct_case_marks(learn.model[0].module, tokenizer, cfg.seed)
     log(f"classifier: {len(df):,} headlines, classes {list(dls.vocab[1])}")
-    fit_phases(learn, cfg.phases, "classifier", work, cfg.patience, log)
+    fit_phases(learn, cfg.phases, "classifier", work, cfg.patience, log,
+               settings={"bs": cfg.bs, "seq_len": cfg.seq_len, "case_marks": cfg.case_marks, "headlines": len(df)})
     loss, acc, f1 = learn.validate()
     threshold = None
     if dls.c == 2:

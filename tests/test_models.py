@@ -150,6 +150,28 @@ def test_a_stage_keeps_its_best_phase(slice_df, slice_tokenizer, tmp_path):
     assert "keeping phase 0" in logs[-1]
 
 
+def test_a_rerun_with_other_settings_is_refused_before_it_mixes_two_recipes(slice_df, slice_tokenizer, tmp_path):
+    from clickbait.datablocks import lm_dataloaders
+    from clickbait.errors import CheckpointError
+    from clickbait.fit import Phase, fit_phases
+    from clickbait.train import lm_learner
+    preset = PRESETS["tiny"]
+    dls = lm_dataloaders(slice_df.head(300), slice_tokenizer, bs=preset.bs, seq_len=preset.seq_len, seed=0)
+    learn = lm_learner(dls, preset, path=tmp_path)
+    settings = {"preset": preset.to_dict(), "headlines": 300}
+    with learn.no_bar(), learn.no_logging():
+        fit_phases(learn, [Phase(1, 1e-2)], "general", tmp_path, log=lambda _: None, settings=settings)
+        before = (tmp_path / "progress.json").read_text()
+        with pytest.raises(CheckpointError, match=r"general/0 was started with other settings \(epochs: 1 then, 2 now"):
+            fit_phases(learn, [Phase(2, 1e-2)], "general", tmp_path, log=lambda _: None, settings=settings)
+        with pytest.raises(CheckpointError, match=r"headlines: 300 then, 400 now"):
+            fit_phases(learn, [Phase(1, 1e-2)], "general", tmp_path, log=lambda _: None,
+                       settings={**settings, "headlines": 400})
+        assert (tmp_path / "progress.json").read_text() == before
+        fit_phases(learn, [Phase(1, 1e-2)], "general", tmp_path, log=lambda _: None, settings=settings)  # same: resumes
+    assert json.loads(before)["general/0"]["plan"]["epochs"] == 1
+
+
 def test_every_fit_hands_freed_memory_back_on_schedule(slice_df, slice_tokenizer, tmp_path, monkeypatch):
     # Without trimming, glibc kept ~1.8 MB per batch of the small LM and a 15-epoch recipe was killed for memory.
     from clickbait import fit
