@@ -8,18 +8,14 @@ batches of one one-cycle fit, RSS read from /proc after every 100 (right after a
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
+from archive import SHARED, rss_mb
+
 MODES = ("plain fastai", "TrimHeap")
-
-
-def rss_mb() -> float:
-    return int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_one(trim: bool, batches: int, sample: int, data: str) -> dict:
@@ -79,7 +75,8 @@ def main():
         rss = r["rss_mb"]
         print(f"{mode:>12}: RSS after 100 batches {rss[0]:.0f} MB, peak {max(rss):.0f} MB, after {args.batches} "
               f"{rss[-1]:.0f} MB; {r['s_per_batch'] * 1000:.0f} ms per batch")
-    print(f"time per batch, TrimHeap / plain: {results['TrimHeap']['s_per_batch'] / results['plain fastai']['s_per_batch']:.2f}")
+    ratio = results["TrimHeap"]["s_per_batch"] / results["plain fastai"]["s_per_batch"]
+    print(f"time per batch, TrimHeap / plain: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,11 @@ def lm_learner(dls: DataLoaders, preset: LMPreset | str, path: str | os.PathLike
                                   model_dir=".")
 
 
+def _lm_settings(preset: LMPreset, df: pd.DataFrame) -> dict:
+    # What a resumed LM stage must share with the run that started it, beside its phases (see `fit_phases`).
+    return {"preset": preset.to_dict(), "headlines": len(df)}
+
+
 def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: RecipeConfig,
                      work: str | os.PathLike, log: Callable[[str], None] = print) -> LMLearner:
     """Step 1: a headline LM from scratch on every training headline (our stand-in for WT103 pretraining); an
@@ -92,8 +97,7 @@ def train_general_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, cfg: Recipe
                          valid_col=VALID_COL if VALID_COL in df else None, backwards=cfg.backwards)
     learn = lm_learner(dls, preset, path=work)
     log(f"general LM: {len(df):,} headlines, {len(tokenizer):,} tokens in vocab, preset {preset.name}")
-    return fit_phases(learn, cfg.general, "general", work, cfg.patience, log,
-                      settings={"preset": preset.to_dict(), "headlines": len(df)})
+    return fit_phases(learn, cfg.general, "general", work, cfg.patience, log, settings=_lm_settings(preset, df))
 
 
 def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
@@ -107,8 +111,7 @@ def finetune_target_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: 
     learn = lm_learner(dls, preset, path=work)
     learn.model.load_state_dict(general.model.state_dict())
     log(f"target LM: {len(df):,} headlines")
-    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log,
-                      settings={"preset": preset.to_dict(), "headlines": len(df)})
+    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log, settings=_lm_settings(preset, df))
 
 
 def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, general: LMLearner, cfg: RecipeConfig,
@@ -137,8 +140,8 @@ def finetune_conditional_lm(df: pd.DataFrame, tokenizer: HeadlineTokenizer, gene
                 state[key][labelled.o2i[token]] = start
     learn.model.load_state_dict(state)
     log(f"conditional LM: {len(df):,} headlines, labels {tokens}")
-    return fit_phases(learn, cfg.target, "target", work, cfg.patience, log,
-                      settings={"preset": preset.to_dict(), "headlines": len(df)}), labelled, tokens
+    learn = fit_phases(learn, cfg.target, "target", work, cfg.patience, log, settings=_lm_settings(preset, df))
+    return learn, labelled, tokens
 
 
 def save_encoder(learn: LMLearner, path: str | os.PathLike) -> Path:
