@@ -6,7 +6,9 @@
     .venv/bin/python bench/blind_read.py score --out bench/out/read1 --plausible 3,17,42
 
 `sheet` writes `sheet.txt` (numbered headlines, setting hidden) and `key.json` (which sampler wrote each);
-`score` prints, per sampler, how many of its headlines were marked plausible.
+`score` prints, per sampler, how many of its headlines were marked plausible, and how that splits by the longest
+word run each headline shares with a training headline of the voice (`clickbait.evaluate.shared_run`): the copy
+rate counts runs of 5 or more.
 """
 import argparse
 import json
@@ -14,9 +16,13 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from realism import parse_extra
+from realism import SHARED, parse_extra
 
+from clickbait.data import load_chakraborty, split_holdout
+from clickbait.evaluate import shared_run
 from clickbait.generate import GenerationRequest, generate_from
+
+RUN_BINS = [(0, 2, "at most 2 words"), (3, 3, "3 words"), (4, 4, "4 words"), (5, 99, "5+ words (copy rate)")]
 
 
 def sheet(out: Path, samplers: list[str], n: int, seed: int) -> None:
@@ -32,11 +38,17 @@ def sheet(out: Path, samplers: list[str], n: int, seed: int) -> None:
     print(f"{len(items)} headlines in {out / 'sheet.txt'}")
 
 
-def score(out: Path, plausible: set[int]) -> None:
+def score(out: Path, plausible: set[int], data: Path, label: str) -> None:
     items = json.loads((out / "key.json").read_text())
     total, marked = Counter(name for name, _ in items), Counter(items[i][0] for i in plausible)
+    train, _ = split_holdout(load_chakraborty(data))
+    runs = shared_run([text for _, text in items], train.loc[train["label"] == label, "text"])
     for name in total:
         print(f"{name}: {marked[name]} of {total[name]} plausible ({marked[name] / total[name]:.0%})")
+        for low, high, what in RUN_BINS:
+            rows = [i for i, (who, _) in enumerate(items) if who == name and low <= runs[i] <= high]
+            hits = sum(i in plausible for i in rows)
+            print(f"    longest run shared with a training headline {what}: {hits} of {len(rows)} plausible")
 
 
 def main():
@@ -47,11 +59,13 @@ def main():
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plausible", default="", help="comma-separated sheet numbers (score)")
+    p.add_argument("--data", type=Path, default=SHARED, help="the corpus whose training slice runs are checked against")
+    p.add_argument("--label", default="clickbait", help="the voice of the training headlines (score)")
     args = p.parse_args()
     if args.step == "sheet":
         sheet(args.out, args.sampler, args.n, args.seed)
     else:
-        score(args.out, {int(i) for i in args.plausible.split(",") if i.strip()})
+        score(args.out, {int(i) for i in args.plausible.split(",") if i.strip()}, args.data, args.label)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from .errors import HeadlineDataError
 from .generate import GenerationRequest, generate_from, score_headlines
 from .text import count_words, grammar_slips, headline_list, ngrams, normalise_headline, word_tokens
 
-__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "slip_rate",
+__all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "shared_run", "slip_rate",
            "discriminator_accuracy", "check_headlines"]
 
 
@@ -30,6 +30,14 @@ def copy_rate(texts: Sequence[str], train_texts: Iterable[str], n: int = 5) -> f
     """Share of `texts` containing any n-gram (default 5 words) of a training headline."""
     train = set().union(*(ngrams(t, n) for t in train_texts))
     return sum(bool(ngrams(t, n) & train) for t in texts) / max(len(texts), 1)
+
+
+def shared_run(texts: Sequence[str], train_texts: Iterable[str], max_n: int = 8) -> list[int]:
+    """For each of `texts`, the longest word run (up to `max_n` words) it shares with a training headline; 0 below
+    2 words."""
+    train = list(train_texts)
+    seen = {n: set().union(*(ngrams(t, n) for t in train)) for n in range(2, max_n + 1)}
+    return [max((n for n in range(2, max_n + 1) if ngrams(t, n) & seen[n]), default=0) for t in texts]
 
 
 def slip_rate(texts: Sequence[str]) -> float:

@@ -7,7 +7,7 @@ import pytest
 
 from clickbait.bundle import load_bundle
 from clickbait.errors import BundleError, GenerationError
-from clickbait.evaluate import discriminator_accuracy, slip_rate
+from clickbait.evaluate import discriminator_accuracy, shared_run, slip_rate
 from clickbait.generate import generate_headlines
 from clickbait.rare import RareContexts, RareWords
 from clickbait.text import fix_articles, grammar_slips, holds_phrase, wants_an, words
@@ -173,3 +173,13 @@ def test_realism_filter_is_a_safe_bundle_and_keeps_same_seed_same_headlines(tiny
 def test_a_classifier_is_not_a_discriminator(tiny_bundle, clas_bundle_path):
     with pytest.raises(GenerationError, match="not a realism discriminator"):
         generate_headlines(5, model=tiny_bundle, discriminator=clas_bundle_path, realism=True)
+
+
+def test_shared_run_is_the_longest_run_a_headline_shares_with_training():
+    train = ["17 Things Only Dog Owners Will Understand", "Which Pizza Are You"]
+    texts = ["17 Things Only Cat Owners Will Understand",     # "17 things only", "owners will understand"
+             "Which Pizza Are You Based on Your Zodiac Sign",  # all of a training headline
+             "Senate Passes Budget",                           # nothing shared
+             "Dog Owners Love Pizza"]                          # "dog owners" only
+    assert shared_run(texts, train) == [3, 4, 0, 2]
+    assert shared_run(["Things only dog owners WILL understand"], train, max_n=4) == [4]  # case-blind, capped
