@@ -1,7 +1,7 @@
 """A blind read: headlines of two or more samplers, shuffled together, for a person to mark the plausible ones.
 
     .venv/bin/python bench/blind_read.py sheet --out bench/out/read1 --n 50 --seed 0 \
-        --sampler "old:temperature=0.8,top_p=0.95,rare_words=False" --sampler "new:"
+        --sampler "old:temperature=0.8,top_p=0.95,eta=None,rare_words=False" --sampler "new:"
     # read bench/out/read1/sheet.txt without opening key.json; list the numbers of the plausible headlines
     .venv/bin/python bench/blind_read.py score --out bench/out/read1 --plausible 3,17,42
 

@@ -10,7 +10,7 @@ first three samplers. `--keywords 200` adds keyword generation: 200 keyword sets
 headline of the voice, as written there), 5 headlines each, against 1,000 unconstrained ones; `contains` is the share
 holding every keyword as given. `--keyword-source train` draws the sets from training headlines instead (for tuning).
 
-    .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9"] [--neural] [--samples 10]
+    .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9,eta=None"] [--neural] [--samples 10]
                                       [--label news] [--keywords 200]
 """
 import argparse
@@ -27,12 +27,14 @@ from clickbait.generate import DEFAULT_BANNED_WORDS, GenerationRequest, generate
 from clickbait.text import WORD, count_words, holds_phrase, normalise_headline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
-OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, rare_words=False)  # the default until 2026-11-25
+OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, eta=None, rare_words=False)  # the default until 2026-11-25
+TOP_P_DEFAULT = dict(top_p=0.9, eta=None)  # the default from 2026-11-25 to 2026-12-02
 SAMPLERS = [("old default (T=0.8, top-p 0.95)", OLD_DEFAULT),
-            ("default (T=1.0, top-p 0.9, rare words)", {}),
+            ("default (T=1.0, eta 0.0009, rare words)", {}),
+            ("top-p 0.9 (default 2026-11-25 to 12-02)", TOP_P_DEFAULT),
             ("default + realism filter", dict(realism=True)),
-            ("top-p 0.95", dict(top_p=0.95)),
-            ("top-p 0.95 + realism filter", dict(top_p=0.95, realism=True)),
+            ("top-p 0.95", dict(top_p=0.95, eta=None)),
+            ("no truncation (top-256)", dict(eta=None)),
             ("no rare words", dict(rare_words=False)),
             ("T=0.9", dict(temperature=0.9)),
             ("T=0.8", dict(temperature=0.8))]
@@ -159,7 +161,7 @@ def main():
     samplers = [] if args.no_defaults else list(SAMPLERS)
     if args.old_model and not args.no_defaults:
         samplers[0] = ("old default (old LM, T=0.8, top-p 0.95)", {**OLD_DEFAULT, "model": args.old_model})
-        samplers.insert(2, ("old LM, default sampler", {"model": args.old_model}))
+        samplers.insert(3, ("old LM, default sampler", {"model": args.old_model}))
     samplers += [parse_extra(spec) for spec in args.extra]
     generated = {}
     for name, options in samplers:

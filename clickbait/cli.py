@@ -96,6 +96,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     values = {f.name: getattr(args, f.name) for f in fields(GenerationRequest)}
     values["banned_words"] = GenerationRequest.banned_words | set(args.banned_words or ())
     values["keywords"] = tuple(args.keywords or ())
+    values["eta"] = args.eta or None  # a flag cannot say None: `--eta 0` turns the cut off
     return GenerationRequest(**values)
 
 
@@ -218,6 +219,8 @@ def _request_args(g: argparse.ArgumentParser) -> None:
                    help=f"sampling temperature (default {r.temperature})")
     g.add_argument("--top-k", type=int, default=r.top_k, help="sample among the k most likely tokens only")
     g.add_argument("--top-p", type=float, default=r.top_p, help=f"nucleus sampling mass (default {r.top_p})")
+    g.add_argument("--eta", type=float, default=r.eta,
+                   help=f"eta-sampling cut; 0 turns it off (default {r.eta})")
     g.add_argument("--prefix", default=r.prefix, help='start every headline with these words, e.g. "10 Reasons Why"')
     g.add_argument("--style", default=r.style, choices=STYLES, help=f"casing (default {r.style})")
     g.add_argument("--seed", type=int, default=r.seed, help="same seed, same headlines")

@@ -171,6 +171,8 @@ class GenerationRequest:
     `archive` (a headline file or a list of headlines) extends novelty: no headline equal to one of them or sharing
     a 5-word run with one. `keywords` each appear in every headline, at positions each candidate draws, the LM
     writing around them (a keyword with a capital exactly as written, an all-lowercase one cased by `style`).
+    `eta` cuts each step's tokens below min(eta, sqrt(eta) * exp(-entropy)) (eta-sampling, Hewitt et al. 2022): a
+    near-certain step keeps few tokens, an open one (a topic, a name) keeps its long tail.
     `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is None, and must match the
     `target_label` of a model that has one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
@@ -182,11 +184,12 @@ class GenerationRequest:
     min_len: int = 4
     max_len: int = 15
     # Chosen by measurement (README: Realism): T=1.0 beats the old T=0.8 on every statistic of bench/realism.py;
-    # top-p 0.95, with or without the realism filter, measures closer to real clickbait still, but read worse in
-    # every blind read (the wider tail's broken turns).
+    # eta-sampling measures closer to real clickbait than top-p 0.9 on the validation split and read no worse
+    # (17 of 110 plausible against 12 of 110), where top-p 0.95 read worse.
     temperature: float = 1.0
     top_k: int | None = None
-    top_p: float | None = 0.9
+    top_p: float | None = None
+    eta: float | None = 0.0009
     prefix: str | None = None
     style: str = "title"
     seed: int | None = None
@@ -223,6 +226,8 @@ class GenerationRequest:
                                   f"got {self.temperature}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.eta is not None and (not isinstance(self.eta, (int, float)) or not 0 < self.eta < 1):
+            raise GenerationError(f"eta must be in (0, 1) or None, got {self.eta!r}")
         if self.top_k is not None and (not _is_int(self.top_k) or self.top_k < 1):
             raise GenerationError(f"top_k must be an int of at least 1, got {self.top_k}")
         if self.label not in LABEL_BUNDLES:
@@ -340,13 +345,24 @@ NUCLEUS_CAP = 256
 NUCLEUS_FIRST = 64
 
 
-def _head(probs: torch.Tensor, cfg: GenerationRequest) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sorted head of each row: the top-k tokens (at most NUCLEUS_CAP), or with top-p just enough of them."""
+def eta_floor(probs: torch.Tensor, eta: float) -> torch.Tensor:
+    """Each row's eta-sampling cut (Hewitt et al. 2022): min(eta, sqrt(eta) * exp(-entropy)), as a column."""
+    entropy = torch.special.entr(probs).sum(-1, keepdim=True)  # entr(0) = 0: masked tokens add nothing
+    return torch.minimum(torch.full_like(entropy, eta), eta ** 0.5 * torch.exp(-entropy))
+
+
+def _head(probs: torch.Tensor, cfg: GenerationRequest, floor: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sorted head of each row: the top-k tokens (at most NUCLEUS_CAP), or with top-p or an eta `floor` just
+    enough of them."""
     cap = min(cfg.top_k or NUCLEUS_CAP, NUCLEUS_CAP, probs.size(-1))
-    if cfg.top_p is None or cfg.top_p >= 1 or cap <= NUCLEUS_FIRST:
+    nucleus = cfg.top_p is not None and cfg.top_p < 1
+    if not (nucleus or floor is not None) or cap <= NUCLEUS_FIRST:
         return torch.topk(probs, cap, dim=-1)
     head, idx = torch.topk(probs, NUCLEUS_FIRST, dim=-1)
-    short = head.sum(-1) < cfg.top_p  # nucleus wider than the first pass: those rows take the full cap
+    # Rows whose kept tokens may reach past the first pass (under every cut that applies) take the full cap.
+    short = head.sum(-1) < cfg.top_p if nucleus else torch.ones(len(head), dtype=torch.bool)
+    if floor is not None:
+        short &= head[:, -1] >= floor[:, 0]
     head = F.pad(head, (0, cap - NUCLEUS_FIRST))
     idx = F.pad(idx, (0, cap - NUCLEUS_FIRST))
     if short.any():
@@ -355,9 +371,13 @@ def _head(probs: torch.Tensor, cfg: GenerationRequest) -> tuple[torch.Tensor, to
 
 
 def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: GenerationRequest) -> torch.Tensor:
-    """Temperature, top-k and top-p on the sorted head of the distribution, then inverse-CDF sampling with each
-    row's own uniform draw, so a row's token never depends on which other rows share its batch."""
-    probs, idx = _head(F.softmax(logits / cfg.temperature, -1), cfg)
+    """Temperature, top-k, eta and top-p on the sorted head of the distribution, then inverse-CDF sampling with
+    each row's own uniform draw, so a row's token never depends on which other rows share its batch."""
+    probs = F.softmax(logits / cfg.temperature, -1)
+    floor = None if cfg.eta is None else eta_floor(probs, cfg.eta)
+    probs, idx = _head(probs, cfg, floor)
+    if floor is not None:
+        probs = probs.masked_fill(probs < floor, 0.0)  # never the top token: the floor is below exp(-entropy)
     if cfg.top_p is not None and cfg.top_p < 1:
         probs = probs.masked_fill(probs.cumsum(-1) - probs > cfg.top_p, 0.0)  # keeps the token crossing top_p
     cdf = probs.double().cumsum(-1)
@@ -640,6 +660,7 @@ def generate_headlines(
         temperature: float = GenerationRequest.temperature,
         top_k: int | None = GenerationRequest.top_k,
         top_p: float | None = GenerationRequest.top_p,
+        eta: float | None = GenerationRequest.eta,
         prefix: str | None = GenerationRequest.prefix,
         style: str = GenerationRequest.style,
         seed: int | None = GenerationRequest.seed,
@@ -669,7 +690,7 @@ def generate_headlines(
     `return_scores=True` gives a DataFrame (text, words, log_prob[, clickbait]).
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
-                                top_p=top_p, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
+                                top_p=top_p, eta=eta, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
                                 archive=archive, label=label, keywords=keywords,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,

@@ -88,6 +88,7 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
         temperature: float = GenerationRequest.temperature
         top_k: int | None = GenerationRequest.top_k
         top_p: float | None = GenerationRequest.top_p
+        eta: float | None = GenerationRequest.eta
         prefix: str | None = Field(None, max_length=MAX_CHARS)
         style: str = GenerationRequest.style
         seed: int | None = None

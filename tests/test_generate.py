@@ -75,6 +75,7 @@ def test_return_scores(tiny_bundle):
     (dict(n="5"), "n must be an int"), (dict(min_len=0), "min_len must be at least 1"),
     (dict(min_len=9, max_len=4), r"min_len \(9\) is greater than max_len \(4\)"),
     (dict(temperature=0), "temperature must be > 0"), (dict(top_p=1.5), "top_p must be in"),
+    (dict(eta=0), r"eta must be in \(0, 1\)"), (dict(eta=1.5), r"eta must be in \(0, 1\)"),
     (dict(style="shout"), "style must be one of"),
 ])
 def test_bad_arguments(tiny_bundle, kwargs, message):
@@ -87,3 +88,23 @@ def test_impossible_request_stops_with_reason(tiny_bundle):
     # words: the tiny LM's greedy path through `xxunk` never ends)
     with pytest.raises(GenerationError, match=r"found only 1 of 50 headlines in 300 attempts .*'duplicate': 299"):
         generate_headlines(50, 2, 8, top_k=1, model=tiny_bundle, seed=0, max_attempts=300, rare_words=False)
+
+
+def test_eta_cut_keeps_an_open_steps_tail_and_cuts_a_near_certain_steps():
+    import torch
+    from clickbait.generate import NUCLEUS_CAP, GenerationRequest, _draw, eta_floor
+    vocab = 300
+    certain = torch.cat([torch.tensor([0.97, 0.02, 0.0099]), torch.full((vocab - 3,), 0.0001 / (vocab - 3))])
+    open_step = torch.full((vocab,), 1 / vocab)
+    probs = torch.stack([certain, open_step]).double()
+    floor = eta_floor(probs, 0.0009)[:, 0]
+    assert floor[0] == pytest.approx(0.0009) and floor[1] == pytest.approx(0.0009 ** 0.5 / vocab)
+    draws = 2000
+    uniforms = torch.arange(draws, dtype=torch.float64) / draws
+    request = GenerationRequest()
+    assert request.eta == 0.0009 and request.top_p is None  # the default this test is about
+    picked = [set(_draw(torch.log(p).float().expand(draws, -1), uniforms, request).tolist()) for p in probs]
+    assert picked[0] == {0, 1, 2}                   # the near-certain step's tail (each token below the cut) is gone
+    assert len(picked[1]) == NUCLEUS_CAP            # the open step keeps every token the head holds
+    legacy = dataclasses.replace(request, eta=None, top_p=0.9)
+    assert set(_draw(torch.log(certain).float().expand(draws, -1), uniforms, legacy).tolist()) == {0}
