@@ -33,8 +33,7 @@ def copy_rate(texts: Sequence[str], train_texts: Iterable[str], n: int = 5) -> f
 
 
 def shared_run(texts: Sequence[str], train_texts: Iterable[str], max_n: int = 8) -> list[int]:
-    """For each of `texts`, the longest word run (up to `max_n` words) it shares with a training headline; 0 below
-    2 words."""
+    """For each of `texts`, the longest word run (2 to `max_n` words) it shares with a training headline, or 0."""
     train = list(train_texts)
     seen = {n: set().union(*(ngrams(t, n) for t in train)) for n in range(2, max_n + 1)}
     return [max((n for n in range(2, max_n + 1) if ngrams(t, n) & seen[n]), default=0) for t in texts]

@@ -28,6 +28,9 @@ def test_every_endpoint_mirrors_the_python_call(client, tiny_bundle_path):
     assert all(0 <= r["clickbait"] <= 1 and r["log_prob_per_word"] < 0 for r in rows)
     texts = [r["text"] for r in rows]
     assert len(client.post("/api/score", json={"headlines": texts}).json()["log_prob"]) == 5
+    plain = client.post("/api/generate", json={**body, "eta": None, "top_p": 0.9}).json()["headlines"]
+    assert [r["text"] for r in plain] == generate_headlines(5, 3, 10, seed=0, keywords=["dog"], eta=None, top_p=0.9,
+                                                            model=tiny_bundle_path)
     # the realism filter is a request field too; this LM has no discriminator of its own, so it goes unfiltered
     assert client.post("/api/generate", json={**body, "realism": True}).json()["headlines"] == rows
     classified = client.post("/api/classify", json={"headlines": texts}).json()["rows"]
@@ -68,6 +71,8 @@ def test_bad_requests_are_our_clear_errors(client):
     # a request no headline can meet ends after a bounded number of draws, saying what was rejected
     out = client.post("/api/generate", json={"n": 5, "top_k": 1, "rare_words": False})  # greedy: one headline
     assert out.status_code == 400 and "found only 1 of 5 headlines in 1000 attempts" in out.json()["detail"]["error"]
+    out = client.post("/api/generate", json={"n": 5, "eta": 2})
+    assert out.status_code == 400 and out.json()["detail"]["error"] == "eta must be in (0, 1) or None, got 2.0"
     out = client.post("/api/generate", json={"n": 2, "keywords": ["..."]})
     assert out.status_code == 400 and "keyword '...' has no letters or digits" in out.json()["detail"]["error"]
     out = client.post("/api/generate", content=b"{not json", headers={"content-type": "application/json"})
