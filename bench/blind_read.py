@@ -1,14 +1,16 @@
 """A blind read: headlines of two or more samplers, shuffled together, for a person to mark the plausible ones.
 
-    .venv/bin/python bench/blind_read.py sheet --out bench/out/read1 --n 50 --seed 0 \
+    .venv/bin/python bench/blind_read.py sheet --out bench/reads/2026-12-02-a --n 50 --seed 0 \
         --sampler "old:temperature=0.8,top_p=0.95,eta=None,rare_words=False" --sampler "new:"
-    # read bench/out/read1/sheet.txt without opening key.json; list the numbers of the plausible headlines
-    .venv/bin/python bench/blind_read.py score --out bench/out/read1 --plausible 3,17,42
+    # read sheet.txt there without opening key.json; list the numbers of the plausible headlines
+    .venv/bin/python bench/blind_read.py score --out bench/reads/2026-12-02-a --plausible 3,17,42
 
 `sheet` writes `sheet.txt` (numbered headlines, setting hidden) and `key.json` (which sampler wrote each);
-`score` prints, per sampler, how many of its headlines were marked plausible, and how that splits by the longest
-word run each headline shares with a training headline of the voice (`clickbait.evaluate.shared_run`): the copy
-rate counts runs of 5 or more.
+`score` records the marks in `marks.json` (a later `score` without `--plausible` reads them back) and prints, per
+sampler, how many of its headlines were marked plausible, and how that splits by the longest word run each
+headline shares with a training headline of the voice (`clickbait.evaluate.shared_run`): the copy rate counts
+runs of 5 or more. Sheets and marks under `bench/reads/` are kept in git: marked generated headlines, to score a
+new selector or filter against without reading again.
 """
 import argparse
 import json
@@ -38,8 +40,12 @@ def sheet(out: Path, samplers: list[str], n: int, seed: int) -> None:
     print(f"{len(items)} headlines in {out / 'sheet.txt'}")
 
 
-def score(out: Path, plausible: set[int], data: Path, label: str) -> None:
+def score(out: Path, plausible: set[int] | None, data: Path, label: str) -> None:
     items = json.loads((out / "key.json").read_text())
+    if plausible is None:
+        plausible = set(json.loads((out / "marks.json").read_text())["plausible"])
+    else:
+        (out / "marks.json").write_text(json.dumps({"plausible": sorted(plausible)}))
     total, marked = Counter(name for name, _ in items), Counter(items[i][0] for i in plausible)
     train, _ = split_holdout(load_chakraborty(data))
     runs = shared_run([text for _, text in items], train.loc[train["label"] == label, "text"])
@@ -58,14 +64,15 @@ def main():
     p.add_argument("--sampler", action="append", default=[], help="NAME:field=value,... (sheet)")
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plausible", default="", help="comma-separated sheet numbers (score)")
+    p.add_argument("--plausible", default=None, help="comma-separated sheet numbers (score; default: marks.json)")
     p.add_argument("--data", type=Path, default=SHARED, help="the corpus whose training slice runs are checked against")
     p.add_argument("--label", default="clickbait", help="the voice of the training headlines (score)")
     args = p.parse_args()
     if args.step == "sheet":
         sheet(args.out, args.sampler, args.n, args.seed)
     else:
-        score(args.out, {int(i) for i in args.plausible.split(",") if i.strip()}, args.data, args.label)
+        marks = None if args.plausible is None else {int(i) for i in args.plausible.split(",") if i.strip()}
+        score(args.out, marks, args.data, args.label)
 
 
 if __name__ == "__main__":
