@@ -14,14 +14,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import ClickbaitError, OutputExistsError, UsageError
-from .generate import LABEL_BUNDLES, GenerationRequest
+from .generate import LABEL_BUNDLES, GenerationRequest, most_fluent_first
 from .tokenizer import STYLES
 
 __all__ = ["main", "build_parser", "request_from_args", "NOT_REQUEST_FLAGS"]
 
 # Flags of `generate` and `evaluate` that say where output goes or what is measured, not what is generated:
 # every other flag is a `GenerationRequest` field of the same name (a test keeps the two in step).
-NOT_REQUEST_FLAGS = {"generate": {"out", "resume", "force", "chunk_size", "quiet"},
+NOT_REQUEST_FLAGS = {"generate": {"out", "resume", "force", "chunk_size", "quiet", "order"},
                      "evaluate": {"data", "text_col", "json"}}
 
 
@@ -109,6 +109,7 @@ def _generate(args) -> None:
         if num_distrib() > 1:
             raise UsageError("under torchrun, pass --out FILE: each rank writes a shard that rank 0 merges")
         for rows in iter_chunks(request.sampler(), request.n, args.chunk_size):
+            rows = most_fluent_first(rows) if args.order == "fluency" else rows
             sys.stdout.write("".join(text + "\n" for text in rows["text"]))
             sys.stdout.flush()
         return
@@ -266,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue an unfinished --out job")
     g.add_argument("--force", action="store_true", help="replace an existing --out file")
     g.add_argument("--chunk-size", type=_positive_int, default=1000, help="headlines per write (default 1000)")
+    g.add_argument("--order", choices=["fluency", "drawn"], default="fluency",
+                   help="printed headlines: each chunk most fluent first (LM log-prob per word; default), or as drawn; "
+                        "--out files keep the drawn order, which a resumed job continues")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 

@@ -29,8 +29,8 @@ from .text import (WORD, clean_headline, count_words, fix_articles, has_word_cha
 from .tokenizer import STYLES, detokenize, glues_left, glues_right, is_control_token
 
 __all__ = ["GenerationRequest", "LABEL_BUNDLES", "HeadlineSampler", "generate_headlines", "score_headlines",
-           "DEFAULT_BANNED_WORDS", "MAX_KEYWORDS", "RERANK_POOL", "most_clickbaity", "balanced", "generate_from",
-           "MAX_CALL_N", "MAX_JOB_N", "MIN_TEMPERATURE", "MAX_TEMPERATURE", "MAX_WORDS"]
+           "DEFAULT_BANNED_WORDS", "MAX_KEYWORDS", "RERANK_POOL", "most_clickbaity", "fluency", "most_fluent_first",
+           "balanced", "generate_from", "MAX_CALL_N", "MAX_JOB_N", "MIN_TEMPERATURE", "MAX_TEMPERATURE", "MAX_WORDS"]
 
 # Slurs and profanity seen in the training data; output containing any of them is never returned.
 DEFAULT_BANNED_WORDS = frozenset("""
@@ -309,6 +309,20 @@ class GenerationRequest:
         if lm.path is not None and lm.path.resolve() == default_bundle_path("lm").resolve() and bundled.exists():
             return resolve_bundle(None, "classifier", "discriminator")
         return None
+
+
+def fluency(rows: pd.DataFrame) -> pd.Series:
+    """LM log-prob per word of each row (`log_prob` over `words` + 1: the end of headline counts as a word)."""
+    return rows["log_prob"] / (rows["words"] + 1)
+
+
+def most_fluent_first(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (text, words, log_prob, ...) by `fluency`, best first, ties in their order: what an editor reads first.
+
+    The same headlines, reordered: on 460 marked in blind reads, the 5 most fluent of each 20 were plausible 34% of
+    the time against 13% for all (README: Realism)."""
+    order = np.argsort(-fluency(rows).to_numpy(), kind="stable")
+    return rows.iloc[order].reset_index(drop=True)
 
 
 def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:

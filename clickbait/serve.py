@@ -75,7 +75,7 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
     from .bundle import resolve_bundle
     from .classify import classify_headlines
     from .evaluate import check_headlines
-    from .generate import LABEL_BUNDLES, GenerationRequest, generate_from, score_headlines
+    from .generate import LABEL_BUNDLES, GenerationRequest, fluency, generate_from, score_headlines
     from .rewrite import rewrite_headline
 
     class Strict(BaseModel):
@@ -176,9 +176,8 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
         rows = generate_from(request, max_attempts=_attempts(body.n), return_scores=True)
         scores = classify_headlines(rows["text"].tolist(), config.classifier)["clickbait"] if len(rows) else []
         return {"seed": request.seed, "headlines": [
-            {"text": t, "words": int(w), "log_prob_per_word": round(float(lp) / (int(w) + 1), 4),
-             "clickbait": round(float(c), 4)}
-            for t, w, lp, c in zip(rows["text"], rows["words"], rows["log_prob"], scores)]}
+            {"text": t, "words": int(w), "log_prob_per_word": round(float(f), 4), "clickbait": round(float(c), 4)}
+            for t, w, f, c in zip(rows["text"], rows["words"], fluency(rows), scores)]}
 
     @app.post("/api/score", dependencies=work)
     def score(body: HeadlinesBody) -> dict:

@@ -32,8 +32,18 @@ def test_sampling_flags_reach_the_request(tiny_bundle_path, capsys):
     assert (default.eta, default.top_p) == (GenerationRequest.eta, GenerationRequest.top_p)
     plain = request_from_args(build_parser().parse_args(["generate", "--eta", "0", "--top-p", "0.9"]))
     assert (plain.eta, plain.top_p) == (None, 0.9)  # `--eta 0` is how a flag says None
-    assert main(["generate", "-n", "5", "--seed", "3", "--eta", "0", "--model", str(tiny_bundle_path)]) == 0
+    assert main(["generate", "-n", "5", "--seed", "3", "--eta", "0", "--order", "drawn",
+                 "--model", str(tiny_bundle_path)]) == 0
     assert capsys.readouterr().out.splitlines() == generate_headlines(5, seed=3, eta=None, model=tiny_bundle_path)
+
+
+def test_printed_headlines_come_most_fluent_first(tiny_bundle_path, capsys):
+    drawn = generate_headlines(12, seed=4, model=tiny_bundle_path, return_scores=True)
+    assert main(["generate", "-n", "12", "--seed", "4", "--model", str(tiny_bundle_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert sorted(printed) == sorted(drawn["text"]) and printed != drawn["text"].tolist()  # same set, reordered
+    per_word = dict(zip(drawn["text"], drawn["log_prob"] / (drawn["words"] + 1)))
+    assert [per_word[t] for t in printed] == sorted(per_word.values(), reverse=True)
 
 
 def test_generate_prints_n_headlines(tiny_bundle_path, capsys):

@@ -108,3 +108,10 @@ def test_eta_cut_keeps_an_open_steps_tail_and_cuts_a_near_certain_steps():
     assert len(picked[1]) == NUCLEUS_CAP            # the open step keeps every token the head holds
     legacy = dataclasses.replace(request, eta=None, top_p=0.9)
     assert set(_draw(torch.log(certain).float().expand(draws, -1), uniforms, legacy).tolist()) == {0}
+
+
+def test_most_fluent_first_orders_by_log_prob_per_word_and_keeps_ties_in_order():
+    from clickbait.generate import fluency, most_fluent_first
+    rows = pd.DataFrame({"text": ["a", "b", "c", "d"], "words": [4, 9, 1, 4], "log_prob": [-10.0, -12.0, -8.0, -10.0]})
+    assert fluency(rows).tolist() == [-2.0, -1.2, -4.0, -2.0]  # the end of headline counts as a word
+    assert most_fluent_first(rows)["text"].tolist() == ["b", "a", "d", "c"]

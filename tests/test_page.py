@@ -61,6 +61,8 @@ def test_an_editor_generates_stars_exports_and_checks_in_a_real_browser(server, 
         rows.nth(4).wait_for(timeout=60_000)
         assert rows.count() == 5
         texts = [rows.nth(i).locator("td.headline").inner_text() for i in range(5)]
+        fluency = [float(rows.nth(i).locator("td.num").nth(1).inner_text()) for i in range(5)]
+        assert fluency == sorted(fluency, reverse=True)  # the same headlines, most fluent first
         rows.nth(0).locator("button.star").click()
         rows.nth(2).locator("button.star").focus()
         page.keyboard.press("Space")  # starring works from the keyboard too

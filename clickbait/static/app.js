@@ -101,7 +101,8 @@ $("generate-form").addEventListener("submit", async (event) => {
   try {
     const data = await call("/api/generate", body);
     $("results").querySelector("tbody").replaceChildren();
-    data.headlines.forEach(addRow);
+    // Most fluent first: the same headlines, but the ones that read as written come to the top (README: Realism).
+    [...data.headlines].sort((a, b) => b.log_prob_per_word - a.log_prob_per_word).forEach(addRow);
     $("results").hidden = false;
     $("status").textContent = `${data.headlines.length} headlines (seed ${data.seed})`;
   } catch (e) {
