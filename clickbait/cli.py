@@ -97,6 +97,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     values["banned_words"] = GenerationRequest.banned_words | set(args.banned_words or ())
     values["keywords"] = tuple(args.keywords or ())
     values["eta"] = args.eta or None  # a flag cannot say None: `--eta 0` turns the cut off
+    values["repeat_floor"] = args.repeat_floor or None
     return GenerationRequest(**values)
 
 
@@ -222,6 +223,9 @@ def _request_args(g: argparse.ArgumentParser) -> None:
     g.add_argument("--top-p", type=float, default=r.top_p, help=f"nucleus sampling mass (default {r.top_p})")
     g.add_argument("--eta", type=float, default=r.eta,
                    help=f"eta-sampling cut; 0 turns it off (default {r.eta})")
+    g.add_argument("--repeat-floor", type=float, default=r.repeat_floor,
+                   help=f"least LM probability for a word repeated straight after itself; 0 turns it off "
+                        f"(default {r.repeat_floor})")
     g.add_argument("--prefix", default=r.prefix, help='start every headline with these words, e.g. "10 Reasons Why"')
     g.add_argument("--style", default=r.style, choices=STYLES, help=f"casing (default {r.style})")
     g.add_argument("--seed", type=int, default=r.seed, help="same seed, same headlines")

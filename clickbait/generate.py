@@ -173,6 +173,8 @@ class GenerationRequest:
     writing around them (a keyword with a capital exactly as written, an all-lowercase one cased by `style`).
     `eta` cuts each step's tokens below min(eta, sqrt(eta) * exp(-entropy)) (eta-sampling, Hewitt et al. 2022): a
     near-certain step keeps few tokens, an open one (a topic, a name) keeps its long tail.
+    `repeat_floor`: a token repeating the one before it is drawn only where the LM gives it at least this
+    probability (an `xxunk` slot may follow another: two rare words make a name).
     `label` is the voice ("clickbait" or "news"): it picks the bundled LM when `model` is None, and must match the
     `target_label` of a model that has one.
     `rare_words` (on by default) fills the LM's out-of-vocabulary slots with rare training words, drawn by their
@@ -190,6 +192,9 @@ class GenerationRequest:
     top_k: int | None = None
     top_p: float | None = None
     eta: float | None = 0.0009
+    # A word straight after itself is nearly always a slip in a drawn headline ("Actually Actually": 89% of such
+    # repeats were drawn at LM probability below 0.05), rarely in a real one ("Way Way Too"). README: Realism.
+    repeat_floor: float | None = 0.05
     prefix: str | None = None
     style: str = "title"
     seed: int | None = None
@@ -228,6 +233,9 @@ class GenerationRequest:
             raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.eta is not None and (not isinstance(self.eta, (int, float)) or not 0 < self.eta < 1):
             raise GenerationError(f"eta must be in (0, 1) or None, got {self.eta!r}")
+        if self.repeat_floor is not None and (not isinstance(self.repeat_floor, (int, float))
+                                              or not 0 < self.repeat_floor < 1):
+            raise GenerationError(f"repeat_floor must be in (0, 1) or None, got {self.repeat_floor!r}")
         if self.top_k is not None and (not _is_int(self.top_k) or self.top_k < 1):
             raise GenerationError(f"top_k must be an int of at least 1, got {self.top_k}")
         if self.label not in LABEL_BUNDLES:
@@ -428,6 +436,7 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
     n_kw = 0 if plan is None else plan["at"].size(1)
     next_kw, offset = torch.zeros(rows, dtype=torch.long), torch.zeros(rows, dtype=torch.long)
     kw_start = torch.full((rows, max(n_kw, 1)), -1)
+    token = torch.full((rows,), prefix_ids[-1])        # each live row's previous token
     for step in range(steps):
         forcing = torch.zeros(len(live), dtype=torch.bool)
         if n_kw:
@@ -437,6 +446,10 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
             forcing = pending & ((offset[live] > 0) | due)
             raw = logits.log_softmax(-1)  # a forced token's log-prob, before any mask could make it -inf
             logits[pending, table.eos] = float("-inf")
+        if cfg.repeat_floor is not None:                # a repeat only where the LM itself wants it
+            at = torch.arange(len(live))
+            weak = (logits[at, token] - logits.logsumexp(-1) < math.log(cfg.repeat_floor)) & (token != table.unk)
+            logits[at[weak], token[weak]] = float("-inf")
         logits[:, table.never] = float("-inf")
         logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words
         token = _draw(logits, uniforms[live, step], cfg)
@@ -675,6 +688,7 @@ def generate_headlines(
         top_k: int | None = GenerationRequest.top_k,
         top_p: float | None = GenerationRequest.top_p,
         eta: float | None = GenerationRequest.eta,
+        repeat_floor: float | None = GenerationRequest.repeat_floor,
         prefix: str | None = GenerationRequest.prefix,
         style: str = GenerationRequest.style,
         seed: int | None = GenerationRequest.seed,
@@ -704,7 +718,7 @@ def generate_headlines(
     `return_scores=True` gives a DataFrame (text, words, log_prob[, clickbait]).
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
-                                top_p=top_p, eta=eta, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
+                                top_p=top_p, eta=eta, repeat_floor=repeat_floor, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
                                 archive=archive, label=label, keywords=keywords,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,

@@ -89,6 +89,7 @@ def create_app(config: ServerConfig = ServerConfig()) -> "FastAPI":
         top_k: int | None = GenerationRequest.top_k
         top_p: float | None = GenerationRequest.top_p
         eta: float | None = GenerationRequest.eta
+        repeat_floor: float | None = GenerationRequest.repeat_floor
         prefix: str | None = Field(None, max_length=MAX_CHARS)
         style: str = GenerationRequest.style
         seed: int | None = None

@@ -22,7 +22,7 @@ def test_every_subcommand_has_readable_help(capsys):
             build_parser().parse_args([name, "--help"])
         assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for flag in ["--min-len", "--max-len", "--temperature", "--top-p", "--eta", "--prefix", "--seed", "--model", "--min-score",
+    for flag in ["--min-len", "--max-len", "--temperature", "--top-p", "--eta", "--repeat-floor", "--prefix", "--seed", "--model", "--min-score",
                  "--rerank", "--out", "--resume", "--force", "--text-col", "--label-col", "--plot", "--json"]:
         assert flag in text
 
@@ -30,8 +30,9 @@ def test_every_subcommand_has_readable_help(capsys):
 def test_sampling_flags_reach_the_request(tiny_bundle_path, capsys):
     default = request_from_args(build_parser().parse_args(["generate"]))
     assert (default.eta, default.top_p) == (GenerationRequest.eta, GenerationRequest.top_p)
-    plain = request_from_args(build_parser().parse_args(["generate", "--eta", "0", "--top-p", "0.9"]))
-    assert (plain.eta, plain.top_p) == (None, 0.9)  # `--eta 0` is how a flag says None
+    plain = request_from_args(build_parser().parse_args(["generate", "--eta", "0", "--top-p", "0.9",
+                                                          "--repeat-floor", "0"]))
+    assert (plain.eta, plain.top_p, plain.repeat_floor) == (None, 0.9, None)  # 0 is how a flag says None
     assert main(["generate", "-n", "5", "--seed", "3", "--eta", "0", "--order", "drawn",
                  "--model", str(tiny_bundle_path)]) == 0
     assert capsys.readouterr().out.splitlines() == generate_headlines(5, seed=3, eta=None, model=tiny_bundle_path)

@@ -76,6 +76,7 @@ def test_return_scores(tiny_bundle):
     (dict(min_len=9, max_len=4), r"min_len \(9\) is greater than max_len \(4\)"),
     (dict(temperature=0), "temperature must be > 0"), (dict(top_p=1.5), "top_p must be in"),
     (dict(eta=0), r"eta must be in \(0, 1\)"), (dict(eta=1.5), r"eta must be in \(0, 1\)"),
+    (dict(repeat_floor=1), r"repeat_floor must be in \(0, 1\)"),
     (dict(style="shout"), "style must be one of"),
 ])
 def test_bad_arguments(tiny_bundle, kwargs, message):
@@ -115,3 +116,23 @@ def test_most_fluent_first_orders_by_log_prob_per_word_and_keeps_ties_in_order()
     rows = pd.DataFrame({"text": ["a", "b", "c", "d"], "words": [4, 9, 1, 4], "log_prob": [-10.0, -12.0, -8.0, -10.0]})
     assert fluency(rows).tolist() == [-2.0, -1.2, -4.0, -2.0]  # the end of headline counts as a word
     assert most_fluent_first(rows)["text"].tolist() == ["b", "a", "d", "c"]
+
+
+def test_a_word_repeats_straight_after_itself_only_where_the_lm_wants_it():
+    import torch
+    from clickbait.bundle import resolve_bundle
+    from clickbait.generate import GenerationRequest, _prefix, _sample_batch, _token_table
+    bundle = resolve_bundle(None, "lm")
+    vocab = bundle.tokenizer.vocab
+    ids, words, glue = _prefix(bundle, "This Is Actually", 15, "clickbait")[1:]
+    # 400 rows whose first draws sweep the whole distribution after the prefix, tail included
+    uniforms = torch.linspace(0, 0.9999, 400, dtype=torch.float64)[:, None].expand(-1, 3).contiguous()
+    table = _token_table(tuple(vocab), frozenset(), True)
+    drawn = {}
+    for floor in (None, GenerationRequest.repeat_floor):
+        cfg = GenerationRequest(repeat_floor=floor, eta=None)
+        out = _sample_batch(bundle, table, ids, words, glue, uniforms, 1, 15, cfg)[0]
+        drawn[floor] = out[:, 0].tolist()
+    actually = vocab.index("actually")
+    assert actually in drawn[None]                     # with no floor the tail reaches "actually" again
+    assert actually not in drawn[GenerationRequest.repeat_floor]
