@@ -144,7 +144,8 @@ def test_one_call_is_capped_and_points_to_batch_jobs(tiny_bundle):
 def test_control_tokens_typed_in_a_prefix_stay_text(tiny_bundle):
     from clickbait.generate import generate_headlines
     out = generate_headlines(10, prefix="xxeos Who", model=tiny_bundle, seed=0)
-    assert all(h.startswith("xxeos Who ") for h in out), out
+    # the typed control word is text, kept as written; the LM may glue a piece onto "Who" ("'s", "n't")
+    assert all(h.split()[0] == "xxeos" and h.startswith("xxeos Who") for h in out), out
 
 
 @pytest.mark.parametrize("bad, message", [
