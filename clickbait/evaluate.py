@@ -13,7 +13,7 @@ from .archive import Archive, load_archive
 from .bundle import Bundle, ModelRef, resolve_bundle
 from .classify import clickbait_score
 from .errors import HeadlineDataError
-from .generate import GenerationRequest, generate_from, score_headlines
+from .generate import GenerationRequest, fluency, generate_from, score_headlines
 from .text import count_words, grammar_slips, headline_list, ngrams, normalise_headline, word_tokens
 
 __all__ = ["GenerationReport", "evaluate_generation", "distinct_n", "copy_rate", "shared_run", "slip_rate",
@@ -109,7 +109,7 @@ def evaluate_generation(request: GenerationRequest | None = None, *, train_texts
         duplicates=len(texts) - len(keys), novel=float(bundle.is_novel(texts).mean()),
         distinct_1=round(distinct_n(texts, 1), 4), distinct_2=round(distinct_n(texts, 2), 4),
         copy_rate=None if train_texts is None else round(copy_rate(texts, train_texts), 4),
-        mean_log_prob_per_word=round(float((out["log_prob"] / (out["words"] + 1)).mean()), 4),
+        mean_log_prob_per_word=round(float(fluency(out).mean()), 4),
         samples=texts[:samples])
 
 

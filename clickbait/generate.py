@@ -718,7 +718,8 @@ def generate_headlines(
     `return_scores=True` gives a DataFrame (text, words, log_prob[, clickbait]).
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
-                                top_p=top_p, eta=eta, repeat_floor=repeat_floor, prefix=prefix, style=style, seed=seed, unique=unique, novel=novel,
+                                top_p=top_p, eta=eta, repeat_floor=repeat_floor, prefix=prefix, style=style, seed=seed,
+                                unique=unique, novel=novel,
                                 archive=archive, label=label, keywords=keywords,
                                 banned_words=banned_words, min_score=min_score, rerank=rerank,
                                 rare_words=rare_words, realism=realism, model=model, classifier=classifier,

@@ -14,7 +14,7 @@ import pandas as pd
 from .bundle import Bundle, ModelRef
 from .classify import classify_headlines
 from .errors import GenerationError
-from .generate import RERANK_POOL, GenerationRequest, generate_from
+from .generate import RERANK_POOL, GenerationRequest, fluency, generate_from
 from .text import WORD, clean_headline
 
 __all__ = ["content_words", "rewrite_headline", "MAX_KEPT"]
@@ -84,6 +84,6 @@ def rewrite_headline(text: str, n: int = 10, label: str = "clickbait", *, keep: 
                          return_scores=True)
     voice = classify_headlines(pool["text"].tolist(), classifier)[label]
     out = pd.DataFrame({"text": pool["text"], "voice": voice.round(4),
-                        "log_prob_per_word": (pool["log_prob"] / (pool["words"] + 1)).round(4)})
+                        "log_prob_per_word": fluency(pool).round(4)})
     out["score"] = [round(math.log(max(v, 1e-9)) + f, 4) for v, f in zip(out["voice"], out["log_prob_per_word"])]
     return out.sort_values("score", ascending=False, kind="stable").head(n).reset_index(drop=True)

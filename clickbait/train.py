@@ -345,13 +345,14 @@ def train_discriminator(real_texts: Sequence[str], *, lm: ModelRef = None, cfg: 
                         work: str | os.PathLike = "runs/discriminator", out: str | os.PathLike | None = None,
                         overwrite: bool = False, seed: int = 1, temperature: float = 1.0,
                         top_p: float | None = GenerationRequest.top_p, eta: float | None = GenerationRequest.eta,
-                        rare_words: bool = True, log: Callable[[str], None] = print) -> Bundle:
+                        repeat_floor: float | None = GenerationRequest.repeat_floor, rare_words: bool = True,
+                        log: Callable[[str], None] = print) -> Bundle:
     """A classifier telling real headlines (`real_texts`, training data only) from as many written by the LM (at
-    `temperature`, `top_p` and `eta`, with `rare_words`, unfiltered), on the LM's encoder: the realism filter's
+    `temperature`, `top_p`, `eta` and `repeat_floor`, with `rare_words`, unfiltered), on the LM's encoder: the realism filter's
     bundle (classes `generated`, `real`). The filter is meant for requests with the same sampling settings."""
     lm = resolve_bundle(lm, "lm")
     real_texts = list(real_texts)
-    sampling = dict(temperature=temperature, top_p=top_p, eta=eta, rare_words=rare_words)
+    sampling = dict(temperature=temperature, top_p=top_p, eta=eta, repeat_floor=repeat_floor, rare_words=rare_words)
     # The LM's own draws, never those an earlier discriminator let through.
     fake = generate_from(GenerationRequest(n=len(real_texts), seed=seed, model=lm, realism=False, **sampling))
     df = pd.DataFrame({"text": real_texts + fake, "label": ["real"] * len(real_texts) + ["generated"] * len(fake)})

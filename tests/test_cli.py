@@ -22,8 +22,8 @@ def test_every_subcommand_has_readable_help(capsys):
             build_parser().parse_args([name, "--help"])
         assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for flag in ["--min-len", "--max-len", "--temperature", "--top-p", "--eta", "--repeat-floor", "--prefix", "--seed", "--model", "--min-score",
-                 "--rerank", "--out", "--resume", "--force", "--text-col", "--label-col", "--plot", "--json"]:
+    for flag in ["--min-len", "--max-len", "--temperature", "--top-p", "--eta", "--repeat-floor", "--prefix", "--seed",
+                 "--model", "--min-score", "--rerank", "--out", "--resume", "--force", "--text-col", "--label-col", "--plot", "--json"]:
         assert flag in text
 
 
