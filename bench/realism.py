@@ -8,7 +8,9 @@ news` does all of it for the news voice against held-out news. `--neural` adds a
 generated (training-slice real + one generated set; tested on held-out real + a fresh generated set), for the
 first three samplers. `--keywords 200` adds keyword generation: 200 keyword sets (1 or 2 content words of a held-out
 headline of the voice, as written there), 5 headlines each, against 1,000 unconstrained ones; `contains` is the share
-holding every keyword as given. `--keyword-source train` draws the sets from training headlines instead (for tuning).
+holding every keyword as given. `--keyword-source train` draws the sets from training headlines instead (for tuning). `--split valid` measures
+against the recipe's clean validation split instead (`mark_validation`: headlines of the training slice that
+neither LM stage trained on), for choosing a setting without touching the held-out slice.
 
     .venv/bin/python bench/realism.py [--extra "name:temperature=1.0,top_p=0.9,eta=None"] [--neural] [--samples 10]
                                       [--label news] [--keywords 200]
@@ -22,6 +24,7 @@ import pandas as pd
 
 from clickbait.classify import classify_headlines
 from clickbait.data import load_chakraborty, split_holdout
+from clickbait.datablocks import VALID_COL, mark_validation
 from clickbait.evaluate import copy_rate, discriminator_accuracy, distinct_n, slip_rate
 from clickbait.generate import DEFAULT_BANNED_WORDS, GenerationRequest, generate_from
 from clickbait.text import WORD, count_words, holds_phrase, normalise_headline
@@ -150,13 +153,18 @@ def main():
     p.add_argument("--label", default="clickbait", help="the voice: real headlines of this label, its bundled LM")
     p.add_argument("--keywords", type=int, default=0, help="add keyword rows over this many keyword sets")
     p.add_argument("--keyword-source", choices=["held-out", "train"], default="held-out")
+    p.add_argument("--split", choices=["held-out", "valid"], default="held-out",
+                   help="real headlines to measure against: the held-out slice (report) or the validation split (choose)")
     args = p.parse_args()
     train, held = split_holdout(load_chakraborty(args.data))
+    if args.split == "valid":
+        marked = mark_validation(train.reset_index(drop=True))
+        train, held = marked[~marked[VALID_COL]], marked[marked[VALID_COL]]
     real = held[held.label == args.label]["text"].tolist()
     train_target = train[train.label == args.label]["text"]
     bundle = GenerationRequest(model=args.model, label=args.label).lm()
     n = len(real)
-    print(f"held-out {args.label}: {n:,} headlines; every sampler writes as many (4..15 words, seed {args.seed})")
+    print(f"{args.split} {args.label}: {n:,} headlines; every sampler writes as many (4..15 words, seed {args.seed})")
     rows = [row("real vs real", train_target.sample(n, random_state=0).tolist(), real, train_target, measured=real)]
     samplers = [] if args.no_defaults else list(SAMPLERS)
     if args.old_model and not args.no_defaults:

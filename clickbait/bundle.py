@@ -27,7 +27,8 @@ from .text import headline_hash
 from .tokenizer import HeadlineTokenizer
 
 __all__ = ["Bundle", "ModelRef", "save_bundle", "load_bundle", "default_bundle_path",
-           "resolve_bundle", "data_fingerprint"]
+           "resolve_bundle", "data_fingerprint", "quantize_state", "dequantize_state", "round_weights",
+           "WEIGHT_DTYPES"]
 
 FORMAT = "clickbait-bundle"
 FORMAT_VERSION = 1
@@ -35,6 +36,9 @@ CONFIG, VOCAB, WEIGHTS, NOVELTY = "config.json", "vocab.json", "model.safetensor
 RARE = "rare_words.json"  # LM bundles: the training words outside the vocabulary, to fill the slots the LM marks
 RARE_CONTEXTS = "rare_contexts.safetensors"  # and the LM's state before each of their occurrences
 BUNDLED = Path(__file__).resolve().parent / "bundled"
+# How weights are stored: int8 keeps each matrix row as int8 times a float32 scale (absmax / 127 of the row).
+WEIGHT_DTYPES = ("float32", "float16", "int8")
+SCALE_SUFFIX = ":int8_scale"
 
 
 @dataclass
@@ -109,12 +113,60 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def quantize_state(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
+    """`state` as stored in `dtype` (one of `WEIGHT_DTYPES`): int8 rounds each row of a float matrix to int8
+    with its own scale (a `name:int8_scale` tensor beside it), and keeps vectors in float16."""
+    if dtype not in WEIGHT_DTYPES:
+        raise BundleError(f"weights dtype must be one of {list(WEIGHT_DTYPES)}, got {dtype!r}")
+    out = {}
+    for name, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        if not tensor.is_floating_point() or dtype == "float32":
+            out[name] = tensor.contiguous()
+        elif dtype == "float16" or tensor.dim() < 2:
+            out[name] = tensor.half().contiguous()
+        else:
+            rows = tensor.float().reshape(tensor.shape[0], -1)
+            scale = rows.abs().amax(1) / 127
+            out[name] = (rows / scale.clamp_min(1e-12)[:, None]).round().to(torch.int8).reshape(tensor.shape)
+            out[name + SCALE_SUFFIX] = scale.contiguous()
+    return out
+
+
+def dequantize_state(tensors: dict[str, torch.Tensor], file: Path) -> dict[str, torch.Tensor]:
+    """Float weights from what `quantize_state` stored; a scale without its int8 matrix, or of the wrong shape,
+    raises `BundleError`."""
+    out = {k: v for k, v in tensors.items() if not k.endswith(SCALE_SUFFIX)}
+    for key in set(tensors) - set(out):
+        name, scale = key[:-len(SCALE_SUFFIX)], tensors[key]
+        matrix = out.get(name)
+        if matrix is None or matrix.dtype != torch.int8 or matrix.dim() < 2:
+            raise BundleError(f"{file}: {key} scales {name}, which is not an int8 matrix in the file")
+        if scale.dtype != torch.float32 or tuple(scale.shape) != (matrix.shape[0],):
+            raise BundleError(f"{file}: {key} must be float32 of shape ({matrix.shape[0]},), one scale per row of "
+                              f"{name}; got {scale.dtype} {tuple(scale.shape)}")
+        out[name] = (matrix.float().reshape(matrix.shape[0], -1) * scale[:, None]).reshape(matrix.shape)
+    return out
+
+
+def round_weights(model: nn.Module, dtype: str) -> nn.Module:
+    """`model` with its weights rounded in place to what a bundle stores in `dtype`: it then scores as the saved
+    bundle will once loaded."""
+    stored = dequantize_state(quantize_state(_unique_state(model), dtype), Path("<in memory>"))
+    with torch.no_grad():
+        for name, tensor in _unique_state(model).items():
+            if tensor.is_floating_point():
+                tensor.copy_(stored[name].float())
+    return model
+
+
 def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTokenizer, config: dict,
-                train_texts: Iterable[str] | None = None, overwrite: bool = False, half: bool = True,
+                train_texts: Iterable[str] | None = None, overwrite: bool = False, dtype: str = "float16",
                 rare_word_texts: Iterable[str] | None = None) -> Path:
     """Write a bundle directory atomically; an existing bundle is replaced only with `overwrite=True`.
 
     `config` needs `kind` ("lm" or "classifier") and `preset`; classifiers also `classes`.
+    `dtype` is how the weights are stored (`WEIGHT_DTYPES`; they load as float32 whatever it is).
     `train_texts` are hashed for novelty checks and fingerprinted. A forward LM bundle also keeps the rare words
     (outside the vocabulary) of `rare_word_texts` (default `train_texts`: give the target style's headlines) and
     its states before them, to fill its `xxunk` slots; a backward one (`config["backwards"]`) only checks drafts.
@@ -124,8 +176,8 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
         raise BundleError(f"{path}: already exists; pass overwrite=True to replace it")
     if config.get("kind") not in ("lm", "classifier"):
         raise BundleError(f"config 'kind' must be 'lm' or 'classifier', got {config.get('kind')!r}")
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
-             for k, v in _unique_state(model).items()}
+    unique = _unique_state(model)
+    state = quantize_state(unique, dtype)
     texts = [] if train_texts is None else list(train_texts)
     hashes = np.unique(np.array([headline_hash(t) for t in texts], dtype=np.int64))
     full = {"format": FORMAT, "version": FORMAT_VERSION, **config,
@@ -133,7 +185,7 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
             "tokenizer": {"max_vocab": tokenizer.max_vocab, "min_freq": tokenizer.min_freq,
                           "rules": tokenizer.rules_name, "case_marks": tokenizer.case_marks,
                           "spacy": "blank en"},
-            "n_params": int(sum(v.numel() for v in state.values())), "dtype": "float16" if half else "float32",
+            "n_params": int(sum(v.numel() for v in unique.values())), "dtype": dtype,
             "versions": _versions(), "train_headlines": len(texts),
             "data_fingerprint": data_fingerprint(texts) if texts else None}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +313,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{path / CONFIG}: preset sizes out of range {too_big} (limits {MAX_PRESET})")
     weights = path / WEIGHTS
     needed = _encoder_params(preset, len(tokenizer))
-    if weights.is_file() and needed > weights.stat().st_size:  # at least one byte per weight (fp16 stores two)
+    if weights.is_file() and needed > weights.stat().st_size:  # at least one byte per weight (int8 stores one)
         raise BundleError(f"{weights}: corrupt or truncated, or not this config's weights: "
                           f"{weights.stat().st_size:,} bytes cannot hold the {needed:,} weights of the preset in "
                           f"{CONFIG}")
@@ -269,7 +321,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         model = build_lm(len(tokenizer), preset)
     else:
         model = build_classifier(len(tokenizer), len(config["classes"]), preset, config.get("seq_len", 72))
-    _load_state(model, _read_tensors(path / WEIGHTS), path / WEIGHTS)
+    _load_state(model, dequantize_state(_read_tensors(path / WEIGHTS), path / WEIGHTS), path / WEIGHTS)
     novelty = _read_tensors(path / NOVELTY).get("hashes")
     if novelty is None or novelty.dtype != torch.int64 or novelty.dim() != 1:
         raise BundleError(f"{path / NOVELTY}: needs a 1-d int64 'hashes' tensor")

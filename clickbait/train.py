@@ -25,11 +25,11 @@ from fastai.torch_core import set_seed
 from safetensors.torch import save_file
 from torch import nn
 
-from .bundle import BUNDLED, Bundle, ModelRef, resolve_bundle, save_bundle
+from .bundle import BUNDLED, WEIGHT_DTYPES, Bundle, ModelRef, resolve_bundle, round_weights, save_bundle
 from .classify import realness_odds, threshold_labels
 from .data import load_corpus, split_holdout
 from .datablocks import VALID_COL, clas_dataloaders, lm_dataloaders, mark_validation, prepend_label_tokens
-from .errors import HeadlineDataError
+from .errors import HeadlineDataError, UsageError
 from .fit import Phase, fit_phases, on_rank0
 from .generate import GenerationRequest, generate_from
 from .models import LMPreset, get_preset
@@ -228,6 +228,8 @@ class ClassifierConfig:
     patience: int = 2
     # A casing-style mark per headline: lowercase tokens lose casing, which separates most clickbait from news.
     case_marks: bool = True
+    # How the bundle stores weights: int8 halves a classifier's bytes; its metrics are measured on the int8 weights.
+    weights_dtype: str = "int8"
 
 
 class ThresholdCrossEntropy(CrossEntropyLossFlat):
@@ -293,6 +295,8 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     lm = resolve_bundle(lm, "lm")
     if text_col not in df.columns:
         raise HeadlineDataError(f"no text column {text_col!r}; found {list(df.columns)}")
+    if cfg.weights_dtype not in WEIGHT_DTYPES:  # before the training, not after it
+        raise UsageError(f"weights_dtype must be one of {list(WEIGHT_DTYPES)}, got {cfg.weights_dtype!r}")
     start = time.time()
     set_seed(cfg.seed)  # every rank must shuffle the same way
     df = df.rename(columns={text_col: "text"}) if text_col != "text" else df
@@ -307,6 +311,7 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     log(f"classifier: {len(df):,} headlines, classes {list(dls.vocab[1])}")
     fit_phases(learn, cfg.phases, "classifier", work, cfg.patience, log,
                settings={"bs": cfg.bs, "seq_len": cfg.seq_len, "case_marks": cfg.case_marks, "headlines": len(df)})
+    round_weights(learn.model, cfg.weights_dtype)
     loss, acc, f1 = learn.validate()
     threshold = None
     if dls.c == 2:
@@ -321,7 +326,7 @@ def train_classifier(df: pd.DataFrame, text_col: str = "text", label_col: str = 
     bundle = Bundle(model=learn.model.cpu(), tokenizer=tokenizer, config=config)
     if out is not None:
         on_rank0(lambda: save_bundle(out, learn.model, tokenizer, config, train_texts=df["text"],
-                                     overwrite=overwrite))
+                                     overwrite=overwrite, dtype=cfg.weights_dtype))
         bundle.path = Path(out)
     log(f"classifier done in {config['train_minutes']} min: {config['metrics']}")
     return bundle
@@ -365,6 +370,7 @@ def train_discriminator(real_texts: Sequence[str], *, lm: ModelRef = None, cfg: 
     odds = realness_odds(probe, bundle)
     bundle.config.update(odds_scale=float(np.quantile(odds, 1 - DISCRIMINATOR_ACCEPTANCE)), sampling=sampling)
     if out is not None:
-        on_rank0(lambda: save_bundle(out, bundle.model, bundle.tokenizer, bundle.config, overwrite=overwrite))
+        on_rank0(lambda: save_bundle(out, bundle.model, bundle.tokenizer, bundle.config, overwrite=overwrite,
+                                     dtype=cfg.weights_dtype))
         bundle.path = Path(out)
     return bundle

@@ -30,6 +30,7 @@ def test_classifier_bundle_roundtrip(clas_bundle_path, tmp_path):
     texts = ["You Won't Believe What This Dog Did", "Senate passes budget bill", "21 Pictures Of Cats"]
     bundle = load_bundle(clas_bundle_path)
     assert bundle.kind == "classifier" and bundle.classes == ["clickbait", "news"]
+    assert bundle.config["dtype"] == "int8"  # classifiers are stored in int8 by default
     a = classify_headlines(texts, bundle)
     # batching and order do not change a probability
     b = classify_headlines(texts[::-1], clas_bundle_path, batch_size=1)[::-1].reset_index(drop=True)

@@ -1,4 +1,5 @@
 """Training, bundles and scoring: loss falls, bundles round-trip exactly, bad bundles fail clearly, resume works."""
+import copy
 import json
 import os
 import shutil
@@ -8,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
-from clickbait.bundle import load_bundle, save_bundle
+from clickbait.bundle import dequantize_state, load_bundle, quantize_state, round_weights, save_bundle
 from clickbait.errors import BundleError
 from clickbait.generate import score_headlines
 from clickbait.models import PRESETS, build_lm, count_params, lm_forward
@@ -46,7 +49,7 @@ def test_scores_are_log_probs_with_end_of_headline(tiny_bundle):
 
 def test_bundle_roundtrip_identical_scores(tiny_bundle, tiny_bundle_path, tmp_path):
     copy = save_bundle(tmp_path / "copy", tiny_bundle.model, tiny_bundle.tokenizer,
-                       {"kind": "lm", "preset": "tiny"}, half=False)
+                       {"kind": "lm", "preset": "tiny"}, dtype="float32")
     assert score_headlines(HEADLINES, load_bundle(copy)) == score_headlines(HEADLINES, tiny_bundle)
     files = sorted(p.name for p in Path(tiny_bundle_path).iterdir())
     # no pickles: JSON, safetensors, and (LMs trained on headlines) the JSON rare-word table
@@ -77,6 +80,46 @@ def test_corrupted_weights(bundle_copy):
     weights.write_bytes(b"\x00" * 100)
     with pytest.raises(BundleError, match=r"model.safetensors: corrupt or truncated"):
         load_bundle(bundle_copy)
+
+
+def test_int8_weights_round_within_half_a_step_and_load_as_saved(tiny_bundle, tmp_path):
+    state = {"w": torch.tensor([[0.5, -1.0, 0.25], [0.0, 0.0, 0.0], [3.0, 1.5, -0.01]]), "b": torch.tensor([0.1, 2.0])}
+    stored = quantize_state(state, "int8")
+    assert stored["w"].dtype == torch.int8 and stored["b"].dtype == torch.float16  # vectors stay float16
+    back = dequantize_state(stored, Path("x"))
+    assert set(back) == {"w", "b"}
+    step = state["w"].abs().amax(1, keepdim=True) / 127
+    assert ((back["w"] - state["w"]).abs() <= step / 2 + 1e-7).all() and back["w"][1].eq(0).all()
+
+    path = save_bundle(tmp_path / "int8", tiny_bundle.model, tiny_bundle.tokenizer,
+                       {"kind": "lm", "preset": "tiny"}, dtype="int8")
+    fp16 = (Path(tiny_bundle.path) / "model.safetensors").stat().st_size
+    assert (path / "model.safetensors").stat().st_size < 0.6 * fp16
+    loaded = load_bundle(path)
+    assert loaded.config["dtype"] == "int8" and loaded.config["n_params"] == tiny_bundle.config["n_params"]
+    rounded = round_weights(copy.deepcopy(tiny_bundle.model), "int8")
+    for name, tensor in loaded.model.state_dict().items():  # the loaded model is the rounded one, exactly
+        assert torch.equal(tensor, rounded.state_dict()[name]), name
+    drift = np.abs(np.array(score_headlines(HEADLINES, loaded)) - np.array(score_headlines(HEADLINES, tiny_bundle)))
+    assert drift.max() < 0.5  # nats per headline: rounding moves a score a little, not a lot
+
+
+def test_corrupt_int8_weights(tiny_bundle, tmp_path):
+    path = save_bundle(tmp_path / "int8", tiny_bundle.model, tiny_bundle.tokenizer,
+                       {"kind": "lm", "preset": "tiny"}, dtype="int8")
+    weights = path / "model.safetensors"
+    tensors = load_file(str(weights))
+    name = next(k for k in tensors if k.endswith(":int8_scale"))
+    save_file({**tensors, name: tensors[name][:-1].contiguous()}, str(weights))
+    with pytest.raises(BundleError, match=r"int8_scale must be float32 of shape \(\d+,\), one scale per row"):
+        load_bundle(path)
+    save_file({k: v for k, v in tensors.items() if k != name}, str(weights))  # a matrix without its scale
+    with pytest.raises(BundleError, match="must hold finite floating-point weights .*int8"):
+        load_bundle(path)
+    with pytest.raises(BundleError, match="weights dtype must be one of"):
+        save_bundle(tmp_path / "bf", tiny_bundle.model, tiny_bundle.tokenizer, {"kind": "lm", "preset": "tiny"},
+                    dtype="bfloat16")
+    assert not (tmp_path / "bf").exists()
 
 
 def test_vocab_weights_mismatch(bundle_copy, tiny_bundle):
