@@ -8,9 +8,10 @@
 `sheet` writes `sheet.txt` (numbered headlines, setting hidden) and `key.json` (which sampler wrote each);
 `score` records the marks in `marks.json` (a later `score` without `--plausible` reads them back) and prints, per
 sampler, how many of its headlines were marked plausible, and how that splits by the longest word run each
-headline shares with a training headline of the voice (`clickbait.evaluate.shared_run`): the copy rate counts
-runs of 5 or more. Sheets and marks under `bench/reads/` are kept in git: marked generated headlines, to score a
-new selector or filter against without reading again.
+headline shares with a training headline of the voice (`clickbait.evaluate.shared_run`; the copy rate counts
+runs of 5 or more), and by whether it holds a word outside the LM's vocabulary (a filled rare-word slot). Sheets
+and marks under `bench/reads/` are kept in git: marked generated headlines, to score a new selector or filter
+against without reading again.
 """
 import argparse
 import json
@@ -23,6 +24,7 @@ from realism import SHARED, parse_extra
 from clickbait.data import load_chakraborty, split_holdout
 from clickbait.evaluate import shared_run
 from clickbait.generate import GenerationRequest, generate_from
+from clickbait.rare import rare_slots
 
 RUN_BINS = [(0, 2, "at most 2 words"), (3, 3, "3 words"), (4, 4, "4 words"), (5, 99, "5+ words (copy rate)")]
 
@@ -48,13 +50,21 @@ def score(out: Path, plausible: set[int] | None, data: Path, label: str) -> None
         (out / "marks.json").write_text(json.dumps({"plausible": sorted(plausible)}))
     total, marked = Counter(name for name, _ in items), Counter(items[i][0] for i in plausible)
     train, _ = split_holdout(load_chakraborty(data))
-    runs = shared_run([text for _, text in items], train.loc[train["label"] == label, "text"])
+    texts = [text for _, text in items]
+    runs = shared_run(texts, train.loc[train["label"] == label, "text"])
+    lm = GenerationRequest(label=label).lm()
+    vocab = set(lm.tokenizer.vocab)
+    has_rare = [bool(rare_slots(tokens, vocab)) for tokens in lm.tokenizer.tokenize(texts)]
     for name in total:
         print(f"{name}: {marked[name]} of {total[name]} plausible ({marked[name] / total[name]:.0%})")
         for low, high, what in RUN_BINS:
             rows = [i for i, (who, _) in enumerate(items) if who == name and low <= runs[i] <= high]
             hits = sum(i in plausible for i in rows)
             print(f"    longest run shared with a training headline {what}: {hits} of {len(rows)} plausible")
+        for rare, what in ((True, "holds a"), (False, "holds no")):
+            rows = [i for i, (who, _) in enumerate(items) if who == name and has_rare[i] == rare]
+            hits = sum(i in plausible for i in rows)
+            print(f"    {what} word outside the LM's vocabulary (a rare-word slot): {hits} of {len(rows)} plausible")
 
 
 def main():

@@ -181,11 +181,11 @@ class RareWords:
         return (1 - KNN_WEIGHT) * probs + KNN_WEIGHT * self.contexts.distribution(state, len(self.words))
 
     def fill(self, tokens: Sequence[str], uniforms: Sequence[float], unk: str = "xxunk",
-             banned: frozenset[str] = frozenset(), states: Sequence[np.ndarray | None] = ()) -> list[str]:
-        """`tokens` with each `unk` replaced by a rare word drawn with the next of `uniforms` (one per slot);
-        `banned` words (lowercase) are never drawn. `states` (one per slot, None for none) are the LM's states
-        before them."""
-        out, draws, slot_states = list(tokens), iter(uniforms), iter(states)
+             banned: frozenset[str] = frozenset(), states: Sequence[np.ndarray | None] = ()) -> tuple[list[str], float]:
+        """`tokens` with each `unk` replaced by a rare word drawn with the next of `uniforms` (one per slot), and the
+        summed log-probability of the words drawn; `banned` words (lowercase) are never drawn. `states` (one per
+        slot, None for none) are the LM's states before them."""
+        out, draws, slot_states, log_prob = list(tokens), iter(uniforms), iter(states), 0.0
         allowed = self._allowed(banned)
         for i, tok in enumerate(out):
             if tok != unk:
@@ -195,9 +195,9 @@ class RareWords:
                                                 next(slot_states, None))
             cdf = np.cumsum(probs)
             # side="right": a zero-probability word (banned) is never picked, even by a draw of exactly 0
-            out[i] = self.words[min(int(np.searchsorted(cdf, next(draws) * cdf[-1], side="right")),
-                                    len(self.words) - 1)]
-        return out
+            pick = min(int(np.searchsorted(cdf, next(draws) * cdf[-1], side="right")), len(self.words) - 1)
+            out[i], log_prob = self.words[pick], log_prob + float(np.log(probs[pick] / cdf[-1]))
+        return out, log_prob
 
     def _allowed(self, banned: frozenset[str]) -> np.ndarray:
         if getattr(self, "_mask", (None,))[0] != banned:

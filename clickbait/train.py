@@ -348,7 +348,8 @@ def pick_threshold(first_class_probs: np.ndarray, is_first_class: np.ndarray) ->
 
 def train_discriminator(real_texts: Sequence[str], *, lm: ModelRef = None, cfg: ClassifierConfig | None = None,
                         work: str | os.PathLike = "runs/discriminator", out: str | os.PathLike | None = None,
-                        overwrite: bool = False, seed: int = 1, temperature: float = 1.0,
+                        overwrite: bool = False, seed: int = 1,
+                        temperature: float = GenerationRequest.temperature,
                         top_p: float | None = GenerationRequest.top_p, eta: float | None = GenerationRequest.eta,
                         repeat_floor: float | None = GenerationRequest.repeat_floor, rare_words: bool = True,
                         log: Callable[[str], None] = print) -> Bundle:

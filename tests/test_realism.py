@@ -1,8 +1,11 @@
 """Realistic headlines: grammar-slip detector, article agreement, rare words for xxunk (drawn by their neighbours
 and the LM's state), backward LMs and the realism filter."""
+import dataclasses
 import json
+import math
 import re
 
+import numpy as np
 import pytest
 
 from clickbait.bundle import load_bundle
@@ -76,9 +79,32 @@ def test_rare_words_fill_xxunk_slots_with_words_outside_the_vocabulary(tiny_bund
 
 
 def test_rare_words_are_never_banned_ones():
-    table = RareWords(["kale", "quinoa"], counts=__import__("numpy").array([100.0, 1.0]))
-    picks = {table.fill(["xxbos", "xxunk", "xxeos"], [u / 50], banned=frozenset({"kale"}))[1] for u in range(50)}
+    table = RareWords(["kale", "quinoa"], counts=np.array([100.0, 1.0]))
+    picks = {table.fill(["xxbos", "xxunk", "xxeos"], [u / 50], banned=frozenset({"kale"}))[0][1] for u in range(50)}
     assert picks == {"quinoa"}
+
+
+def test_fill_reports_the_log_prob_of_the_words_it_drew():
+    table = RareWords(["kale", "quinoa"], counts=np.array([3.0, 1.0]))
+    (_, first, _, second, _), log_prob = table.fill(["xxbos", "xxunk", "and", "xxunk", "xxeos"], [0.0, 0.99])
+    assert (first, second) == ("kale", "quinoa")
+    assert log_prob == pytest.approx(math.log(0.75) + math.log(0.25))
+    # a banned word's mass goes to the others: the one word left is drawn with certainty
+    assert table.fill(["xxunk"], [0.5], banned=frozenset({"kale"})) == (["quinoa"], 0.0)
+
+
+def test_generated_log_prob_counts_the_rare_words_drawn(tiny_bundle):
+    # A one-word table fills every slot with certainty (log-prob 0): the same seed draws the same LM tokens, so the
+    # two runs' log-probs differ by exactly what the real table's draws cost.
+    certain = dataclasses.replace(tiny_bundle, rare_words=RareWords(["zyzzyva"], counts=np.array([1.0])))
+    options = dict(seed=4, return_scores=True, unique=False, novel=False)
+    drawn = generate_headlines(120, model=tiny_bundle, **options)
+    plain = generate_headlines(120, model=certain, **options)
+    filled = plain["text"].str.contains("zyzzyva", case=False)
+    assert 0 < filled.sum() < len(plain)
+    assert (drawn["words"] == plain["words"]).all()
+    assert np.allclose(drawn["log_prob"][~filled], plain["log_prob"][~filled])
+    assert (drawn["log_prob"][filled] < plain["log_prob"][filled] - 1e-6).all()
 
 
 def test_a_corrupt_rare_word_table_is_our_error(tiny_bundle_path, tmp_path):
@@ -105,9 +131,9 @@ def test_rare_words_follow_the_lm_state_they_were_seen_after():
     table.contexts = RareContexts.learn(states, np.array([0] * 30 + [1] * 3), dim=4)
     probs = table.contexts.distribution(-a, 2)
     assert probs[1] > 0.99
-    draws = [table.fill(["xxbos", "xxunk", "xxeos"], [u / 40], states=[-a])[1] for u in range(40)]
+    draws = [table.fill(["xxbos", "xxunk", "xxeos"], [u / 40], states=[-a])[0][1] for u in range(40)]
     assert draws.count("quinoa") > draws.count("kale")
-    assert [table.fill(["xxbos", "xxunk", "xxeos"], [u / 40])[1] for u in range(40)].count("quinoa") < 10
+    assert [table.fill(["xxbos", "xxunk", "xxeos"], [u / 40])[0][1] for u in range(40)].count("quinoa") < 10
 
 
 def test_a_corrupt_or_mismatched_rare_context_file_is_our_error(tiny_bundle_path, tmp_path):
