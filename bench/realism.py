@@ -31,10 +31,13 @@ from clickbait.text import WORD, count_words, holds_phrase, normalise_headline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "chakraborty2016"
 OLD_DEFAULT = dict(temperature=0.8, top_p=0.95, eta=None, rare_words=False)  # the default until 2026-11-25
-TOP_P_DEFAULT = dict(top_p=0.9, eta=None)  # the default from 2026-11-25 to 2026-12-02
+# The defaults since: top-p 0.9 (2026-11-25), eta (seventh session), T=1.0 with the repeat floor (to the eighth).
+TOP_P_DEFAULT = dict(temperature=1.0, top_p=0.9, eta=None, repeat_floor=None)
 SAMPLERS = [("old default (T=0.8, top-p 0.95)", OLD_DEFAULT),
-            ("default (T=1.0, eta 0.0009, rare words)", {}),
-            ("top-p 0.9 (default 2026-11-25 to 12-02)", TOP_P_DEFAULT),
+            ("default (T=1.03, eta 0.0009, repeat floor, rare words)", {}),
+            ("T=1.0 (default until the eighth session)", dict(temperature=1.0)),
+            ("no repeat floor", dict(repeat_floor=None)),
+            ("top-p 0.9 at T=1.0 (default 2026-11-25 to 12-02)", TOP_P_DEFAULT),
             ("default + realism filter", dict(realism=True)),
             ("top-p 0.95", dict(top_p=0.95, eta=None)),
             ("no truncation (top-256)", dict(eta=None)),
