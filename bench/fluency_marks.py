@@ -6,7 +6,7 @@ plausible headlines the 5 most fluent of each 20 lines of a sheet hold. A rare w
 bundled table's, at the LM state before its slot (`RareWords.distribution`); a word the table never saw gets its
 least likely word's.
 
-    .venv/bin/python bench/fluency_marks.py g h i j k m
+    .venv/bin/python bench/fluency_marks.py g h i j k m 2026-12-03-n   # a letter alone: 2026-12-02-<letter>
 """
 import argparse
 import json
@@ -47,13 +47,13 @@ def fill_log_probs(texts: list[str], lm) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sheets", nargs="+", help="sheet suffixes under bench/reads/2026-12-02-*")
+    p.add_argument("sheets", nargs="+", help="sheet folders under bench/reads (a letter alone: 2026-12-02-<letter>)")
     args = p.parse_args()
     lm = load_bundle(default_bundle_path("lm"))
     scores = {"LM only": [], "LM and rare words": []}
     marked, sheet_of = [], []
     for name in args.sheets:
-        folder = READS / f"2026-12-02-{name}"
+        folder = READS / (f"2026-12-02-{name}" if len(name) == 1 else name)
         texts = [text for _, text in json.loads((folder / "key.json").read_text())]
         plausible = set(json.loads((folder / "marks.json").read_text())["plausible"])
         per_word = np.array([count_words(t) + 1 for t in texts])
