@@ -29,7 +29,7 @@ from .bundle import BUNDLED, WEIGHT_DTYPES, Bundle, ModelRef, resolve_bundle, ro
 from .classify import realness_odds, threshold_labels
 from .data import load_corpus, split_holdout
 from .datablocks import VALID_COL, clas_dataloaders, lm_dataloaders, mark_validation, prepend_label_tokens
-from .errors import HeadlineDataError, UsageError
+from .errors import CheckpointError, HeadlineDataError, UsageError
 from .fit import Phase, fit_phases, on_rank0
 from .generate import GenerationRequest, generate_from
 from .models import LMPreset, get_preset
@@ -163,7 +163,12 @@ def _recipe_tokenizer(train_df: pd.DataFrame, cfg: RecipeConfig, tok_file: Path)
     if not tok_file.exists():
         on_rank0(lambda: HeadlineTokenizer.train(train_df["text"], max_vocab=cfg.max_vocab,
                                                  min_freq=cfg.min_freq).save(tok_file))
-    return HeadlineTokenizer.load(tok_file)
+    tokenizer = HeadlineTokenizer.load(tok_file)
+    built, asked = (tokenizer.max_vocab, tokenizer.min_freq), (cfg.max_vocab, cfg.min_freq)
+    if built != asked:  # its checkpoints are of that vocabulary: going on would quietly ignore the new one
+        raise CheckpointError(f"{tok_file}: this work folder's vocabulary was built with max_vocab, min_freq = "
+                              f"{built}, this run asks for {asked}; rerun with those, or train in a new work folder")
+    return tokenizer
 
 
 def run_recipe(data: str | os.PathLike | pd.DataFrame, out: str | os.PathLike, work: str | os.PathLike = "runs/default",

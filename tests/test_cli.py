@@ -162,15 +162,22 @@ def test_import_is_fast():
     assert time.time() - start < 3.0
 
 
-def test_train_lm_from_a_headline_file(slice_df, tmp_path):
+def test_train_lm_from_a_headline_file(slice_df, tmp_path, capsys):
     """A plain .txt.gz of headlines (no labels): the recipe's general stage alone makes the bundle."""
     import gzip
     data = tmp_path / "headlines.txt.gz"
     with gzip.open(data, "wt", encoding="utf-8") as f:
         f.write("\n".join(slice_df["text"]) + "\n")
     out = tmp_path / "lm"
-    assert main(["train", "lm", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "w"),
-                 "--preset", "tiny", "--general-epochs", "1"]) == 0
+    args = ["train", "lm", "--data", str(data), "--work", str(tmp_path / "w"), "--preset", "tiny",
+            "--general-epochs", "1"]
+    assert main(args + ["--out", str(out), "--max-vocab", "800"]) == 0
     bundle = load_bundle(out)
     assert bundle.config["target_label"] is None and list(bundle.config["metrics"]) == ["general"]
     assert len(bundle.novelty) > 2000  # the training headlines, for novelty checks
+    assert bundle.config["recipe"]["max_vocab"] == 800 and 800 < len(bundle.tokenizer.vocab) <= 800 + 16
+    # The same work folder with another vocabulary would resume checkpoints of the first one: refused, nothing written
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "lm2"), "--max-vocab", "900"]) == 2
+    assert "(800, 2), this run asks for (900, 2)" in capsys.readouterr().err
+    assert not (tmp_path / "lm2").exists()
