@@ -185,7 +185,7 @@ def _train(args) -> None:
         from .train import RecipeConfig, run_recipe
         cfg = RecipeConfig(preset=args.preset, target_label=args.target_label, backwards=args.backwards,
                            conditional=args.conditional)
-        if args.max_vocab:
+        if args.max_vocab is not None:
             cfg.max_vocab = args.max_vocab
         if args.general_epochs:
             cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
@@ -347,11 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backwards", action="store_true", help="lm: read headlines right to left (a backward LM)")
     t.add_argument("--conditional", action="store_true",
                    help="lm: one LM for every label, each headline opened by its label's token")
-    t.add_argument("--max-vocab", type=int, default=None,
+    t.add_argument("--max-vocab", type=_positive_int, default=None,
                    help="lm: most tokens in the vocabulary (default: the recipe's, RecipeConfig.max_vocab); rarer "
                         "words go to the rare-word table")
-    t.add_argument("--general-epochs", type=int, default=None, help="lm: epochs of the general stage")
-    t.add_argument("--target-epochs", type=int, default=None, help="lm: epochs of the final target phase")
+    t.add_argument("--general-epochs", type=_positive_int, default=None, help="lm: epochs of the general stage")
+    t.add_argument("--target-epochs", type=_positive_int, default=None, help="lm: epochs of the final target phase")
     t.add_argument("--lm", default=None,
                    help="classifier, discriminator: LM bundle whose encoder it starts from (default bundled)")
     t.add_argument("--epochs", type=int, default=None, help="classifier: epochs of the final unfrozen phase")

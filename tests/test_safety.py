@@ -203,6 +203,9 @@ def test_cli_bad_input_is_one_line_and_touches_nothing(tiny_bundle_path, tmp_pat
     assert _one_line_error(_cli("generate", "-n", 5, "--seed", -1, *model))
     assert _cli("generate", "-n", 5, "--chunk-size", 0, *model).returncode == 2
     assert _cli("train", "lm", "--data", tmp_path, "--out", tmp_path / "x", "--sample", -1).returncode == 2
+    for flag in ("--max-vocab", "--general-epochs", "--target-epochs"):  # 0 used to read as "the default"
+        result = _cli("train", "lm", "--data", tmp_path, "--out", tmp_path / "x", flag, 0)
+        assert result.returncode == 2 and f"{flag}: must be at least 1, got 0" in result.stderr.decode()
     assert _one_line_error(_cli("score", "-", "--model", tiny_bundle_path, stdin=b"\xff\xfe\x00binary"))
     assert _one_line_error(_cli("generate", "-n", 5, *model, "--out", tmp_path / "missing" / "h.csv"))
     assert not (tmp_path / "missing").exists()
