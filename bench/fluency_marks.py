@@ -31,7 +31,7 @@ def fill_log_probs(texts: list[str], lm) -> np.ndarray:
     token_lists = tok.tokenize(texts)
     slots = [rare_slots(tokens, vocab) for tokens in token_lists]
     rows = [i for i, s in enumerate(slots) if s]
-    states = lm_contexts(lm.model, [[tok.o2i.get(t, 0) for t in token_lists[i]] for i in rows],
+    states = lm_contexts(lm.model, [tok.numericalize(token_lists[i]) for i in rows],
                          [slots[i] for i in rows], prime=[tok.o2i["xxeos"]])
     out = np.zeros(len(texts))
     for i, row_states in zip(rows, states):

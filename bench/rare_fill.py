@@ -41,7 +41,7 @@ def main() -> None:
     fit_texts, eval_texts = clickbait[~clickbait[VALID_COL]]["text"].tolist(), clickbait[clickbait[VALID_COL]]["text"].tolist()
     fit_tokens, eval_tokens = tok.tokenize(fit_texts), tok.tokenize(eval_texts)
     table = RareWords.learn(fit_tokens, fit_texts, vocab)
-    table.contexts = RareContexts.from_lm(lm.model, fit_tokens, tok.o2i, table)
+    table.contexts = RareContexts.from_lm(lm.model, fit_tokens, tok, table)
     index = {w.lower(): i for i, w in enumerate(table.words)}
     slots = slots_of(eval_tokens, vocab, index)
     by_headline: dict[int, list[int]] = {}

@@ -184,6 +184,7 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
             "preset": get_preset(config["preset"]).to_dict(), "vocab_size": len(tokenizer),
             "tokenizer": {"max_vocab": tokenizer.max_vocab, "min_freq": tokenizer.min_freq,
                           "rules": tokenizer.rules_name, "case_marks": tokenizer.case_marks,
+                          "unknown_classes": tokenizer.unknown_classes,
                           "spacy": "blank en"},
             "n_params": int(sum(v.numel() for v in unique.values())), "dtype": dtype,
             "versions": _versions(), "train_headlines": len(texts),
@@ -200,7 +201,7 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, tokenizer: HeadlineTo
             token_lists = tokenizer.tokenize(rare_texts)
             table = RareWords.learn(token_lists, rare_texts, set(tokenizer.vocab))
             table.save(tmp / RARE)
-            contexts = RareContexts.from_lm(model, token_lists, tokenizer.o2i, table)
+            contexts = RareContexts.from_lm(model, token_lists, tokenizer, table)
             if contexts is not None:
                 contexts.save(tmp / RARE_CONTEXTS)
         if path.exists():

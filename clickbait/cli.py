@@ -187,6 +187,8 @@ def _train(args) -> None:
                            conditional=args.conditional)
         if args.max_vocab is not None:
             cfg.max_vocab = args.max_vocab
+        if args.unknown_classes is not None:
+            cfg.unknown_classes = args.unknown_classes
         if args.general_epochs:
             cfg.general = [Phase(args.general_epochs, cfg.general[0].lr)]
         if args.target_epochs:
@@ -350,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-vocab", type=_positive_int, default=None,
                    help="lm: most tokens in the vocabulary (default: the recipe's, RecipeConfig.max_vocab); rarer "
                         "words go to the rare-word table")
+    t.add_argument("--unknown-classes", action=argparse.BooleanOptionalAction, default=None,
+                   help="lm: write each word outside the vocabulary as its class's token (plural, -ing, -ly, number, "
+                        "...) instead of one xxunk (default: the recipe's, RecipeConfig.unknown_classes)")
     t.add_argument("--general-epochs", type=_positive_int, default=None, help="lm: epochs of the general stage")
     t.add_argument("--target-epochs", type=_positive_int, default=None, help="lm: epochs of the final target phase")
     t.add_argument("--lm", default=None,

@@ -344,14 +344,16 @@ def most_clickbaity(pool: pd.DataFrame, n: int) -> pd.DataFrame:
 class _TokenTable:
     """Per-vocab-token facts the decoding loop needs as tensors: letters/digits, glue, and banned ids."""
 
-    def __init__(self, vocab: tuple[str, ...], banned: frozenset[str], rare_words: bool):
-        # With rare words, `xxunk` is a slot that a rare word fills after sampling: it is drawn, and is a word.
-        writable = {"xxeos", "xxunk"} if rare_words else {"xxeos"}
-        self.alnum = torch.tensor([(has_word_char(t) and not t.startswith("xx")) or (t == "xxunk" and rare_words)
+    def __init__(self, vocab: tuple[str, ...], banned: frozenset[str], rare_words: bool, slots: frozenset[str]):
+        # With rare words, a slot token (`xxunk`, or an unknown-word class) is filled by a rare word after sampling:
+        # it is drawn, and is a word.
+        writable = {"xxeos", *slots} if rare_words else {"xxeos"}
+        self.alnum = torch.tensor([(has_word_char(t) and not t.startswith("xx")) or (t in slots and rare_words)
                                    for t in vocab])
         self.glue_left = torch.tensor([glues_left(t) for t in vocab])
         self.glue_right = torch.tensor([glues_right(t) for t in vocab])
-        self.eos, self.unk = vocab.index("xxeos"), vocab.index("xxunk")
+        self.eos = vocab.index("xxeos")
+        self.slots = torch.tensor([vocab.index(t) for t in sorted(slots)])
         never = [i for i, t in enumerate(vocab) if t.startswith("xx") and t not in writable]
         never += [i for i, t in enumerate(vocab) if t in banned]
         self.never = torch.tensor(sorted(set(never)), dtype=torch.long)
@@ -359,8 +361,9 @@ class _TokenTable:
 
 # Building a table walks the vocabulary in Python (~20 ms): a tenth of a 5-headline call, so tables are kept.
 @lru_cache(maxsize=16)
-def _token_table(vocab: tuple[str, ...], banned: frozenset[str], rare_words: bool) -> _TokenTable:
-    return _TokenTable(vocab, banned, rare_words)
+def _token_table(vocab: tuple[str, ...], banned: frozenset[str], rare_words: bool,
+                 slots: frozenset[str]) -> _TokenTable:
+    return _TokenTable(vocab, banned, rare_words, slots)
 
 
 # Sampling looks at the most likely NUCLEUS_CAP tokens only: a partial top-k is ~10x cheaper than sorting the
@@ -415,7 +418,7 @@ def _draw(logits: torch.Tensor, uniforms: torch.Tensor, cfg: GenerationRequest) 
 def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], prefix_words: int, glue: bool,
                   uniforms: torch.Tensor, min_len: int, max_len: int, cfg: GenerationRequest, plan: dict | None = None):
     """Advance every live row one token per step from the shared prefix; return token ids, finished mask, log-probs,
-    for each row the LM state (last-layer output) before each `xxunk` it drew (rare words are drawn by it), and
+    for each row the LM state (last-layer output) before each rare-word slot it drew (rare words are drawn by it), and
     with a keyword `plan`: the step each keyword started at.
 
     A keyword is written, token by token, once its row reaches the planned word count at a word boundary (or
@@ -451,7 +454,7 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
             logits[pending, table.eos] = float("-inf")
         if cfg.repeat_floor is not None:                # a repeat only where the LM itself wants it
             at = torch.arange(len(live))
-            weak = (logits[at, token] - logits.logsumexp(-1) < math.log(cfg.repeat_floor)) & (token != table.unk)
+            weak = (logits[at, token] - logits.logsumexp(-1) < math.log(cfg.repeat_floor)) & ~torch.isin(token, table.slots)
             logits[at[weak], token[weak]] = float("-inf")
         logits[:, table.never] = float("-inf")
         logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words
@@ -468,7 +471,7 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
             offset[rows_f[finished]] = 0
         logprob[live] += lp.double()
         out[live, step] = token
-        for i in ((token == table.unk) & ~forcing).nonzero()[:, 0].tolist():
+        for i in (torch.isin(token, table.slots) & ~forcing).nonzero()[:, 0].tolist():
             slot_states.setdefault(int(live[i]), []).append(state[i].float().numpy())
         ended = token == table.eos
         joined = table.glue_left[token] | glue_next
@@ -557,7 +560,8 @@ class HeadlineSampler:
             raise GenerationError(f"{discriminator.path}: not a realism discriminator (no positive odds_scale)")
         self.banned = request.banned_words or frozenset()
         self.rare_words = bundle.rare_words if request.rare_words else None
-        self.table = _token_table(tuple(bundle.tokenizer.vocab), self.banned, self.rare_words is not None)
+        self.slots = bundle.tokenizer.slot_tokens
+        self.table = _token_table(tuple(bundle.tokenizer.vocab), self.banned, self.rare_words is not None, self.slots)
         self.prefix = clean_headline(request.prefix or "")
         self.prefix_tokens, self.prefix_ids, self.prefix_words, self.glue = _prefix(bundle, self.prefix,
                                                                                     request.max_len, request.label)
@@ -612,9 +616,9 @@ class HeadlineSampler:
             for start, kw in zip(kw_start[row].tolist(), kws):
                 body[start:start + len(kw.tokens)] = kw.tokens
             fill_log_prob = 0.0
-            if self.rare_words is not None and "xxunk" in body:
+            if self.rare_words is not None and not self.slots.isdisjoint(body):
                 body, fill_log_prob = self.rare_words.fill(
-                    self.prefix_tokens[-1:] + body, uniforms[row, steps:].tolist(), banned=self.banned,
+                    self.prefix_tokens[-1:] + body, uniforms[row, steps:].tolist(), self.slots, banned=self.banned,
                     states=lead_slots + slot_states.get(row, []))
                 body = body[len(self.prefix_tokens[-1:]):]
             text = _render(self.bundle, self.prefix, self.prefix_tokens, body, request.style)
@@ -722,7 +726,7 @@ def generate_headlines(
     With a classifier (`classifier`, default the bundled one), `min_score` keeps only headlines whose clickbait
     probability is at least that, and `rerank` draws `RERANK_POOL` x n and returns the n most click-baity.
     `return_scores=True` gives a DataFrame (text, words, log_prob[, clickbait]); `log_prob` is the headline as
-    drawn: the LM's tokens (its `xxunk` for a rare word) and each rare word's probability in its slot.
+    drawn: the LM's tokens (its slot token for a rare word) and each rare word's probability in its slot.
     """
     request = GenerationRequest(n=n, min_len=min_len, max_len=max_len, temperature=temperature, top_k=top_k,
                                 top_p=top_p, eta=eta, repeat_floor=repeat_floor, prefix=prefix, style=style, seed=seed,

@@ -25,6 +25,7 @@ from .errors import BundleError
 from .files import read_json, write_atomic
 from .models import lm_contexts
 from .text import has_word_char
+from .tokenizer import UNK, HeadlineTokenizer, unknown_class
 
 __all__ = ["RareWords", "RareContexts", "rare_slots"]
 
@@ -98,15 +99,16 @@ class RareContexts:
         return ctx
 
     @classmethod
-    def from_lm(cls, model: nn.Module, token_lists: Sequence[Sequence[str]], o2i: dict[str, int],
+    def from_lm(cls, model: nn.Module, token_lists: Sequence[Sequence[str]], tokenizer: HeadlineTokenizer,
                 table: "RareWords") -> "RareContexts | None":
         """Keys for every occurrence of `table`'s words in tokenized headlines, from LM `model`'s states."""
         index = {w.lower(): i for i, w in enumerate(table.words)}
         ids, positions, words = [], [], []
+        o2i = tokenizer.o2i
         for tokens in token_lists:
             slots = [i for i in rare_slots(tokens, set(o2i)) if tokens[i] in index]
             if slots:
-                ids.append([o2i.get(t, 0) for t in tokens])
+                ids.append(tokenizer.numericalize(tokens))
                 positions.append(slots)
                 words += [index[tokens[i]] for i in slots]
         if not words:
@@ -180,24 +182,33 @@ class RareWords:
             return probs
         return (1 - KNN_WEIGHT) * probs + KNN_WEIGHT * self.contexts.distribution(state, len(self.words))
 
-    def fill(self, tokens: Sequence[str], uniforms: Sequence[float], unk: str = "xxunk",
+    def fill(self, tokens: Sequence[str], uniforms: Sequence[float], slots: frozenset[str] = frozenset([UNK]),
              banned: frozenset[str] = frozenset(), states: Sequence[np.ndarray | None] = ()) -> tuple[list[str], float]:
-        """`tokens` with each `unk` replaced by a rare word drawn with the next of `uniforms` (one per slot), and the
-        summed log-probability of the words drawn; `banned` words (lowercase) are never drawn. `states` (one per
-        slot, None for none) are the LM's states before them."""
+        """`tokens` with each slot token (`slots`: `xxunk`, and the unknown-word classes of a tokenizer that has
+        them) replaced by a rare word drawn with the next of `uniforms` (one per slot), and the summed log-probability
+        of the words drawn; with classes, a slot draws the words of its class. `banned` words (lowercase) are never
+        drawn. `states` (one per slot, None for none) are the LM's states before them."""
         out, draws, slot_states, log_prob = list(tokens), iter(uniforms), iter(states), 0.0
         allowed = self._allowed(banned)
         for i, tok in enumerate(out):
-            if tok != unk:
+            if tok not in slots:
                 continue
             probs = allowed * self.distribution(out[i - 1] if i else "xxbos",
                                                 out[i + 1] if i + 1 < len(out) else "xxeos",
                                                 next(slot_states, None))
+            if len(slots) > 1:
+                in_class = probs * (self._classes() == tok)
+                probs = in_class if in_class.sum() > 0 else probs  # a class no rare word has (a tiny corpus): any word
             cdf = np.cumsum(probs)
             # side="right": a zero-probability word (banned) is never picked, even by a draw of exactly 0
             pick = min(int(np.searchsorted(cdf, next(draws) * cdf[-1], side="right")), len(self.words) - 1)
             out[i], log_prob = self.words[pick], log_prob + float(np.log(probs[pick] / cdf[-1]))
         return out, log_prob
+
+    def _classes(self) -> np.ndarray:
+        if getattr(self, "_word_classes", None) is None or len(self._word_classes) != len(self.words):
+            self._word_classes = np.array([unknown_class(w.lower()) for w in self.words])
+        return self._word_classes
 
     def _allowed(self, banned: frozenset[str]) -> np.ndarray:
         if getattr(self, "_mask", (None,))[0] != banned:

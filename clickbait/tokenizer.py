@@ -25,7 +25,8 @@ from .files import read_json, write_atomic
 from .text import clean_headline, has_word_char
 
 __all__ = ["HeadlineTokenizer", "label_tokens", "is_control_token", "HeadlineCaser", "HeadlineTokenize",
-           "HEADLINE_RULES", "detokenize", "STYLES", "glues_left", "glues_right"]
+           "HEADLINE_RULES", "detokenize", "STYLES", "glues_left", "glues_right", "UNK", "UNKNOWN_CLASSES",
+           "unknown_class", "UnknownWords"]
 
 FORMAT_VERSION = 1
 STYLES = ("title", "sentence", "lower")
@@ -40,9 +41,41 @@ def label_tokens(labels: Iterable[str]) -> dict[str, str]:
 
 
 def is_control_token(token: str) -> bool:
-    """True for a token that steers the LM (fastai's special tokens, a conditional LM's label tokens): typed by a
-    user, it must be read as an unknown word instead."""
-    return token in SPECIAL_TOKENS or token.startswith(LABEL_TOKEN_PREFIX)
+    """True for a token that steers the LM (fastai's special tokens, a conditional LM's label tokens, the unknown-word
+    classes): typed by a user, it must be read as an unknown word instead."""
+    return token in SPECIAL_TOKENS or token.startswith(LABEL_TOKEN_PREFIX) or token in UNKNOWN_CLASSES
+
+
+UNK = "xxunk"
+# Unknown-word classes by the word's shape (as Berkeley-parser signatures): a tokenizer built with them writes an
+# out-of-vocabulary word as the token of its class instead of a bare `xxunk`, so the LM learns what kind of word
+# each slot takes, and a slot's rare word is drawn within its class. First match wins; `xxunk` is the rest.
+UNKNOWN_CLASSES = {
+    "xxunk_num": re.compile(r"\d"),
+    "xxunk_ly": re.compile(r"ly$"),
+    "xxunk_ing": re.compile(r"ing$"),
+    "xxunk_ed": re.compile(r"ed$"),
+    "xxunk_s": re.compile(r"[^su]s$"),  # plurals and verbs, not "glass" or "famous"
+    "xxunk_adj": re.compile(r"(ous|ful|able|ible|ive|less|ish|ic|al)$"),
+    "xxunk_noun": re.compile(r"(tion|sion|ment|ness|ity|ism|ist|ship|ance|ence|er)$"),
+}
+
+
+def unknown_class(word: str) -> str:
+    """The unknown-word class token of a lowercase word token (`xxunk` for a word of no class, or not a word)."""
+    if not has_word_char(word):
+        return UNK
+    return next((token for token, shape in UNKNOWN_CLASSES.items() if shape.search(word)), UNK)
+
+
+class UnknownWords:
+    """Token lists with each token outside `vocab` replaced by its unknown-word class token (picklable, for
+    fastai's tokenizing processes)."""
+    def __init__(self, vocab: Iterable[str]):
+        self.vocab = frozenset(vocab)
+
+    def __call__(self, tokens: Iterable[str]) -> list[str]:
+        return [t if t in self.vocab else unknown_class(t) for t in tokens]
 
 
 def mark_headline(text: str) -> str:
@@ -215,8 +248,22 @@ class HeadlineSpacyTokenizer(SpacyTokenizer):
 
 
 class HeadlineTokenize(Tokenizer):
-    """fastai's Tokenizer transform with headline rules; `decodes` shows clean text in `show_batch`."""
+    """fastai's Tokenizer transform with headline rules; `decodes` shows clean text in `show_batch`. With `unknown`
+    (an `UnknownWords`), out-of-vocabulary words come out as their class tokens."""
     caser: HeadlineCaser | None = None
+    unknown: UnknownWords | None = None
+
+    def setups(self, dsets):
+        """Tokenize the DataFrame (fastai), then write each unknown word as its class."""
+        tokenized = super().setups(dsets)
+        if tokenized is not None and self.unknown is not None:
+            col = self.tok_text_col
+            tokenized.items[col] = [self.unknown(tokens) for tokens in tokenized.items[col]]
+        return tokenized
+
+    def _tokenize1(self, o: str) -> list[str]:
+        tokens = super()._tokenize1(o)
+        return tokens if self.unknown is None else self.unknown(tokens)
 
     @property
     def tokenizer(self) -> "HeadlineTokenize":
@@ -233,34 +280,52 @@ class HeadlineTokenizer:
     """Lowercase spaCy word tokens with a capped vocabulary; encodes headlines to ids and decodes them back."""
 
     def __init__(self, vocab: Sequence[str], caser: HeadlineCaser | None = None,
-                 max_vocab: int = 10_000, min_freq: int = 2, case_marks: bool = False):
+                 max_vocab: int = 10_000, min_freq: int = 2, case_marks: bool = False, unknown_classes: bool = False):
         missing = [t for t in SPECIAL_TOKENS if t not in vocab[:len(SPECIAL_TOKENS)]]
         if missing:
             raise TokenizerFileError(f"vocabulary must start with fastai's special tokens; missing {missing}")
+        if unknown_classes and not set(UNKNOWN_CLASSES) <= set(vocab):
+            raise TokenizerFileError(f"unknown_classes needs the class tokens {sorted(UNKNOWN_CLASSES)} in the "
+                                     f"vocabulary; missing {sorted(set(UNKNOWN_CLASSES) - set(vocab))}")
         self.vocab = list(vocab)
         self.o2i = {t: i for i, t in enumerate(self.vocab)}
         self.caser = caser or HeadlineCaser()
         self.max_vocab, self.min_freq, self.case_marks = max_vocab, min_freq, case_marks
+        self.unknown_classes = unknown_classes
         self.rules = CASE_MARK_RULES if case_marks else HEADLINE_RULES
+
+    def _settings(self) -> dict:
+        return dict(max_vocab=self.max_vocab, min_freq=self.min_freq, case_marks=self.case_marks,
+                    unknown_classes=self.unknown_classes)
 
     def with_tokens(self, tokens: Iterable[str]) -> "HeadlineTokenizer":
         """The same tokenizer with `tokens` appended to the vocabulary (those it lacks), e.g. label tokens."""
         extra = [t for t in dict.fromkeys(tokens) if t not in self.o2i]
-        return HeadlineTokenizer(self.vocab + extra, self.caser, self.max_vocab, self.min_freq, self.case_marks)
+        return HeadlineTokenizer(self.vocab + extra, self.caser, **self._settings())
 
     def with_case_marks(self) -> "HeadlineTokenizer":
         """The same vocabulary, with a casing-style mark (`xxmaj`/`xxup`) before `xxeos`, for classifiers."""
-        return HeadlineTokenizer(self.vocab, self.caser, self.max_vocab, self.min_freq, case_marks=True)
+        return HeadlineTokenizer(self.vocab, self.caser, **{**self._settings(), "case_marks": True})
 
     # -- building
     @classmethod
     def train(cls, texts: Iterable[str], max_vocab: int = 10_000, min_freq: int = 2,
-              n_workers: int = defaults.cpus) -> "HeadlineTokenizer":
-        """Build the vocabulary (at most `max_vocab`, tokens seen `min_freq`+ times) and casing from headlines."""
+              n_workers: int = defaults.cpus, unknown_classes: bool = False) -> "HeadlineTokenizer":
+        """Build the vocabulary (at most `max_vocab`, tokens seen `min_freq`+ times) and casing from headlines;
+        `unknown_classes` adds one token per unknown-word class (`UNKNOWN_CLASSES`) after them."""
         texts = list(texts)
         counts = Counter(t for toks in tokenize_headlines(texts, n_workers) for t in toks)
         vocab = make_vocab(counts, min_freq=min_freq, max_vocab=max_vocab)
-        return cls(vocab, HeadlineCaser.learn(texts), max_vocab=max_vocab, min_freq=min_freq)
+        if unknown_classes:  # before make_vocab's `xxfake` padding to a multiple of 8, padded again after
+            vocab = [t for t in vocab if t != "xxfake"] + list(UNKNOWN_CLASSES)
+            vocab += ["xxfake"] * (-len(vocab) % 8)
+        return cls(vocab, HeadlineCaser.learn(texts), max_vocab=max_vocab, min_freq=min_freq,
+                   unknown_classes=unknown_classes)
+
+    @property
+    def slot_tokens(self) -> frozenset[str]:
+        """The tokens that stand for a word outside the vocabulary: `xxunk`, and the unknown-word classes."""
+        return frozenset([UNK, *UNKNOWN_CLASSES]) if self.unknown_classes else frozenset([UNK])
 
     # -- text <-> tokens <-> ids
     def tokenize(self, texts: Sequence[str], n_workers: int = 0) -> list[list[str]]:
@@ -268,7 +333,10 @@ class HeadlineTokenizer:
         return tokenize_headlines(texts, n_workers, self.rules)
 
     def numericalize(self, tokens: Sequence[str]) -> list[int]:
-        """Token ids; tokens outside the vocabulary map to `xxunk` (id 0)."""
+        """Token ids; tokens outside the vocabulary map to `xxunk` (id 0), or with `unknown_classes` to their
+        class's token."""
+        if self.unknown_classes:
+            return [self.o2i[t] if t in self.o2i else self.o2i[unknown_class(t)] for t in tokens]
         return [self.o2i.get(t, 0) for t in tokens]
 
     def encode(self, text: str) -> list[int]:
@@ -294,6 +362,7 @@ class HeadlineTokenizer:
         tfm = HeadlineTokenize.from_df(text_col, tok=HeadlineSpacyTokenizer("en"), rules=self.rules,
                                        n_workers=n_workers)
         tfm.caser = self.caser
+        tfm.unknown = UnknownWords(self.vocab) if self.unknown_classes else None
         return tfm
 
     def __len__(self) -> int:
@@ -301,7 +370,8 @@ class HeadlineTokenizer:
 
     def __repr__(self) -> str:
         return (f"HeadlineTokenizer(vocab={len(self.vocab)}, max_vocab={self.max_vocab}, min_freq={self.min_freq}"
-                f"{', case_marks=True' if self.case_marks else ''})")
+                f"{', case_marks=True' if self.case_marks else ''}"
+                f"{', unknown_classes=True' if self.unknown_classes else ''})")
 
     @property
     def rules_name(self) -> str:
@@ -313,7 +383,7 @@ class HeadlineTokenizer:
         """JSON-ready state: format version, settings, vocabulary and casing."""
         return {"format": "clickbait-headline-tokenizer", "version": FORMAT_VERSION,
                 "max_vocab": self.max_vocab, "min_freq": self.min_freq, "rules": self.rules_name,
-                "case_marks": self.case_marks, "vocab": self.vocab, "forms": self.caser.forms,
+                "case_marks": self.case_marks, "unknown_classes": self.unknown_classes, "vocab": self.vocab, "forms": self.caser.forms,
                 "proper": sorted(self.caser.proper)}
 
     @classmethod
@@ -327,7 +397,8 @@ class HeadlineTokenizer:
         try:
             caser = HeadlineCaser(forms=dict(state["forms"]), proper=frozenset(state["proper"]))
             return cls(state["vocab"], caser, max_vocab=state["max_vocab"], min_freq=state["min_freq"],
-                       case_marks=bool(state.get("case_marks", False)))
+                       case_marks=bool(state.get("case_marks", False)),
+                       unknown_classes=bool(state.get("unknown_classes", False)))
         except (KeyError, TypeError) as e:
             raise TokenizerFileError(f"{source}: tokenizer file is missing or has a bad field ({e})") from None
 

@@ -54,6 +54,8 @@ class RecipeConfig:
     preset: str = "small"
     max_vocab: int = 6_000
     min_freq: int = 2
+    # Out-of-vocabulary words as the token of their class (clickbait.tokenizer.UNKNOWN_CLASSES) instead of xxunk.
+    unknown_classes: bool = False
     # Dropout at the small preset's 1.0x needs the longer schedule: 8 epochs at 0.5x validated at perplexity 68.1,
     # 15 at 1.0x at 65.1 (and 38.6 -> 36.9 after the clickbait stage).
     general: list[Phase] = field(default_factory=lambda: [Phase(epochs=15, lr=1e-2)])
@@ -161,13 +163,15 @@ def _validation_metrics(learn: LMLearner) -> dict:
 def _recipe_tokenizer(train_df: pd.DataFrame, cfg: RecipeConfig, tok_file: Path) -> HeadlineTokenizer:
     # A resumed run must reuse the vocabulary its checkpoints were trained with; rank 0 builds it, all ranks read it.
     if not tok_file.exists():
-        on_rank0(lambda: HeadlineTokenizer.train(train_df["text"], max_vocab=cfg.max_vocab,
-                                                 min_freq=cfg.min_freq).save(tok_file))
+        on_rank0(lambda: HeadlineTokenizer.train(train_df["text"], max_vocab=cfg.max_vocab, min_freq=cfg.min_freq,
+                                                 unknown_classes=cfg.unknown_classes).save(tok_file))
     tokenizer = HeadlineTokenizer.load(tok_file)
-    built, asked = (tokenizer.max_vocab, tokenizer.min_freq), (cfg.max_vocab, cfg.min_freq)
+    built = (tokenizer.max_vocab, tokenizer.min_freq, tokenizer.unknown_classes)
+    asked = (cfg.max_vocab, cfg.min_freq, cfg.unknown_classes)
     if built != asked:  # its checkpoints are of that vocabulary: going on would quietly ignore the new one
-        raise CheckpointError(f"{tok_file}: this work folder's vocabulary was built with max_vocab, min_freq = "
-                              f"{built}, this run asks for {asked}; rerun with those, or train in a new work folder")
+        raise CheckpointError(f"{tok_file}: this work folder's vocabulary was built with max_vocab, min_freq, "
+                              f"unknown_classes = {built}, this run asks for {asked}; rerun with those, or train in "
+                              f"a new work folder")
     return tokenizer
 
 

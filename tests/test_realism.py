@@ -14,6 +14,7 @@ from clickbait.evaluate import discriminator_accuracy, shared_run, slip_rate
 from clickbait.generate import generate_headlines
 from clickbait.rare import RareContexts, RareWords
 from clickbait.text import fix_articles, grammar_slips, holds_phrase, wants_an, words
+from clickbait.tokenizer import UNKNOWN_CLASSES, unknown_class
 
 
 @pytest.mark.parametrize("text, slips", [
@@ -91,6 +92,41 @@ def test_fill_reports_the_log_prob_of_the_words_it_drew():
     assert log_prob == pytest.approx(math.log(0.75) + math.log(0.25))
     # a banned word's mass goes to the others: the one word left is drawn with certainty
     assert table.fill(["xxunk"], [0.5], banned=frozenset({"kale"})) == (["quinoa"], 0.0)
+
+
+def test_a_class_slot_draws_a_rare_word_of_its_class():
+    table = RareWords(["kale", "quinoas", "happily"], counts=np.array([100.0, 1.0, 1.0]))
+    slots = frozenset(["xxunk", *UNKNOWN_CLASSES])
+    # The one word of each class is drawn with certainty, however rare; "kale" (no class) fills the bare slot.
+    assert table.fill(["xxbos", "xxunk_s", "xxunk_ly", "xxunk", "xxeos"], [0.0, 0.99, 0.99], slots) == \
+        (["xxbos", "quinoas", "happily", "kale", "xxeos"], 0.0)
+    # A class no rare word has draws from them all, by the usual weights; without classes a class token is no slot.
+    assert table.fill(["xxunk_num"], [0.0], slots)[0] == ["kale"]
+    assert table.fill(["xxunk_s"], [0.0])[0] == ["xxunk_s"]
+
+
+def test_an_lm_with_unknown_classes_writes_rare_words_in_their_slots(slice_df, tmp_path):
+    from fastai.torch_core import set_seed
+
+    from clickbait.bundle import save_bundle
+    from clickbait.datablocks import lm_dataloaders
+    from clickbait.models import PRESETS
+    from clickbait.tokenizer import HeadlineTokenizer
+    from clickbait.train import lm_learner
+    tok = HeadlineTokenizer.train(slice_df["text"], max_vocab=3000, min_freq=2, unknown_classes=True)
+    set_seed(0, reproducible=True)
+    learn = lm_learner(lm_dataloaders(slice_df, tok, bs=32, seq_len=24, seed=0), PRESETS["tiny"], path=tmp_path)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(2, 1e-2)
+    bundle = load_bundle(save_bundle(tmp_path / "lm", learn.model, tok, {"kind": "lm", "preset": "tiny"},
+                                     train_texts=slice_df["text"]))
+    out = generate_headlines(200, model=bundle, seed=0, temperature=1.0)
+    assert not any("xx" in h.lower() for h in out)
+    rare = {w.lower() for w in bundle.rare_words.words} - set(tok.vocab)
+    used = {w.lower() for h in out for w in words(h) if w.lower() in rare}
+    # Slots of several classes were drawn, each filled by a word of its class.
+    assert len({unknown_class(w) for w in used}) >= 3
+    assert generate_headlines(50, model=bundle, seed=3, batch_size=7) == generate_headlines(50, model=bundle, seed=3)
 
 
 def test_generated_log_prob_counts_the_rare_words_drawn(tiny_bundle):

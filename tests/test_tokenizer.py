@@ -5,7 +5,7 @@ import pytest
 
 from clickbait.errors import TokenizerFileError
 from clickbait.text import count_words, normalise_headline
-from clickbait.tokenizer import HeadlineCaser, HeadlineTokenizer, detokenize
+from clickbait.tokenizer import UNKNOWN_CLASSES, HeadlineCaser, HeadlineTokenizer, detokenize, unknown_class
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,42 @@ def test_bad_tokenizer_files(slice_tokenizer, tmp_path):
     (tmp_path / "partial.json").write_text(json.dumps(state), encoding="utf-8")
     with pytest.raises(TokenizerFileError, match="missing or has a bad field"):
         HeadlineTokenizer.load(tmp_path / "partial.json")
+
+
+@pytest.mark.parametrize("word, token", [
+    ("1999", "xxunk_num"), ("60th", "xxunk_num"), ("happily", "xxunk_ly"), ("zorbing", "xxunk_ing"),
+    ("photobombed", "xxunk_ed"), ("corgis", "xxunk_s"), ("famous", "xxunk_adj"), ("careless", "xxunk_adj"),
+    ("kindness", "xxunk_noun"), ("bartender", "xxunk_noun"), ("glass", "xxunk"), ("zelenskyy", "xxunk"),
+    ("\u2026", "xxunk"),
+])
+def test_unknown_classes_name_a_word_by_its_shape(word, token):
+    assert unknown_class(word) == token
+
+
+def test_a_tokenizer_with_unknown_classes_writes_each_unknown_word_as_its_class(slice_df, slice_tokenizer, tmp_path):
+    from clickbait.datablocks import lm_dataloaders
+    classed = HeadlineTokenizer.train(slice_df["text"], max_vocab=3000, min_freq=2, unknown_classes=True)
+    assert classed.vocab[:len(slice_tokenizer.vocab) - 8] == slice_tokenizer.vocab[:len(slice_tokenizer.vocab) - 8]
+    assert set(UNKNOWN_CLASSES) <= set(classed.vocab) and len(classed.vocab) % 8 == 0
+    tokens = ["xxbos", "zorblats", "happily", "1999", "zelenskyy", "xxeos"]
+    assert [classed.vocab[i] for i in classed.numericalize(tokens)] == \
+        ["xxbos", "xxunk_s", "xxunk_ly", "xxunk_num", "xxunk", "xxeos"]
+    assert slice_tokenizer.numericalize(tokens)[1:5] == [0, 0, 0, 0]  # without classes: all one xxunk
+    loaded = HeadlineTokenizer.load(classed.save(tmp_path / "vocab.json"))
+    assert loaded.unknown_classes and loaded.with_case_marks().unknown_classes
+    assert loaded.numericalize(tokens) == classed.numericalize(tokens)
+    # The LM trains on what numericalize writes: fastai's DataLoaders hold the class tokens, not a bare xxunk.
+    df = slice_df.head(400)
+    ids = [int(i) for x, _ in lm_dataloaders(df, classed, bs=8, seq_len=20, seed=0).train for i in x.flatten()]
+    expected = [i for toks in classed.tokenize(df["text"]) for i in classed.numericalize(toks)]
+    for token in ("xxunk", "xxunk_s", "xxunk_ed", "xxunk_ing"):
+        assert 0 < ids.count(classed.o2i[token]) <= expected.count(classed.o2i[token])
+    assert ids.count(0) < 0.8 * [i for toks in slice_tokenizer.tokenize(df["text"])
+                                 for i in slice_tokenizer.numericalize(toks)].count(0)
+
+
+def test_a_tokenizer_file_with_unknown_classes_but_not_their_tokens_is_our_error(slice_tokenizer, tmp_path):
+    state = {**slice_tokenizer.to_dict(), "unknown_classes": True}
+    (tmp_path / "vocab.json").write_text(json.dumps(state), encoding="utf-8")
+    with pytest.raises(TokenizerFileError, match="unknown_classes needs the class tokens.*missing.*xxunk_ed"):
+        HeadlineTokenizer.load(tmp_path / "vocab.json")
