@@ -179,5 +179,7 @@ def test_train_lm_from_a_headline_file(slice_df, tmp_path, capsys):
     # The same work folder with another vocabulary would resume checkpoints of the first one: refused, nothing written
     capsys.readouterr()
     assert main(args + ["--out", str(tmp_path / "lm2"), "--max-vocab", "900"]) == 2
-    assert "(800, 2), this run asks for (900, 2)" in capsys.readouterr().err
+    assert "(800, 2, False), this run asks for (900, 2, False)" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "lm2"), "--max-vocab", "800", "--unknown-classes"]) == 2
+    assert "(800, 2, False), this run asks for (800, 2, True)" in capsys.readouterr().err
     assert not (tmp_path / "lm2").exists()
