@@ -127,7 +127,7 @@ def test_a_word_repeats_straight_after_itself_only_where_the_lm_wants_it():
     ids, words, glue = _prefix(bundle, "This Is Actually", 15, "clickbait")[1:]
     # 400 rows whose first draws sweep the whole distribution after the prefix, tail included
     uniforms = torch.linspace(0, 0.9999, 400, dtype=torch.float64)[:, None].expand(-1, 3).contiguous()
-    table = _token_table(tuple(vocab), frozenset(), True)
+    table = _token_table(tuple(vocab), frozenset(), True, bundle.tokenizer.slot_tokens)
     drawn = {}
     for floor in (None, GenerationRequest.repeat_floor):
         cfg = GenerationRequest(repeat_floor=floor, eta=None)
