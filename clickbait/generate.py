@@ -454,7 +454,8 @@ def _sample_batch(bundle: Bundle, table: _TokenTable, prefix_ids: list[int], pre
             logits[pending, table.eos] = float("-inf")
         if cfg.repeat_floor is not None:                # a repeat only where the LM itself wants it
             at = torch.arange(len(live))
-            weak = (logits[at, token] - logits.logsumexp(-1) < math.log(cfg.repeat_floor)) & ~torch.isin(token, table.slots)
+            weak = logits[at, token] - logits.logsumexp(-1) < math.log(cfg.repeat_floor)
+            weak &= ~torch.isin(token, table.slots)
             logits[at[weak], token[weak]] = float("-inf")
         logits[:, table.never] = float("-inf")
         logits[words < min_len, table.eos] = float("-inf")   # no end of headline before min_len words

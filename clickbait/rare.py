@@ -12,6 +12,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -104,9 +105,9 @@ class RareContexts:
         """Keys for every occurrence of `table`'s words in tokenized headlines, from LM `model`'s states."""
         index = {w.lower(): i for i, w in enumerate(table.words)}
         ids, positions, words = [], [], []
-        o2i = tokenizer.o2i
+        vocab = set(tokenizer.o2i)
         for tokens in token_lists:
-            slots = [i for i in rare_slots(tokens, set(o2i)) if tokens[i] in index]
+            slots = [i for i in rare_slots(tokens, vocab) if tokens[i] in index]
             if slots:
                 ids.append(tokenizer.numericalize(tokens))
                 positions.append(slots)
@@ -115,7 +116,7 @@ class RareContexts:
             return None
         training = model.training
         model.eval()  # no dropout in the states
-        states = torch.cat(lm_contexts(model, ids, positions, prime=[o2i["xxeos"]])).numpy()
+        states = torch.cat(lm_contexts(model, ids, positions, prime=[tokenizer.o2i["xxeos"]])).numpy()
         model.train(training)
         return cls.learn(states, np.array(words, dtype=np.int64))
 
@@ -197,7 +198,7 @@ class RareWords:
                                                 out[i + 1] if i + 1 < len(out) else "xxeos",
                                                 next(slot_states, None))
             if len(slots) > 1:
-                in_class = probs * (self._classes() == tok)
+                in_class = probs * (self._classes == tok)
                 probs = in_class if in_class.sum() > 0 else probs  # a class no rare word has (a tiny corpus): any word
             cdf = np.cumsum(probs)
             # side="right": a zero-probability word (banned) is never picked, even by a draw of exactly 0
@@ -205,10 +206,9 @@ class RareWords:
             out[i], log_prob = self.words[pick], log_prob + float(np.log(probs[pick] / cdf[-1]))
         return out, log_prob
 
+    @cached_property
     def _classes(self) -> np.ndarray:
-        if getattr(self, "_word_classes", None) is None or len(self._word_classes) != len(self.words):
-            self._word_classes = np.array([unknown_class(w.lower()) for w in self.words])
-        return self._word_classes
+        return np.array([unknown_class(w.lower()) for w in self.words])
 
     def _allowed(self, banned: frozenset[str]) -> np.ndarray:
         if getattr(self, "_mask", (None,))[0] != banned:

@@ -383,7 +383,8 @@ class HeadlineTokenizer:
         """JSON-ready state: format version, settings, vocabulary and casing."""
         return {"format": "clickbait-headline-tokenizer", "version": FORMAT_VERSION,
                 "max_vocab": self.max_vocab, "min_freq": self.min_freq, "rules": self.rules_name,
-                "case_marks": self.case_marks, "unknown_classes": self.unknown_classes, "vocab": self.vocab, "forms": self.caser.forms,
+                "case_marks": self.case_marks, "unknown_classes": self.unknown_classes, "vocab": self.vocab,
+                "forms": self.caser.forms,
                 "proper": sorted(self.caser.proper)}
 
     @classmethod
