@@ -1,20 +1,19 @@
 """How the LM improves with data: the whole recipe on a share of its training headlines, beside the bundled LM.
 
 Each share is drawn from the recipe's own training headlines (the clean validation split and the held-out slice
-left out, both labels alike) and written as a headline folder, then `run_recipe` trains on 90% of it as on the full
-data (`clickbait train lm --data FOLDER`). Every LM is scored on the same clean validation clickbait: per-token
-perplexity on the headlines whose every word is in all the vocabularies (so no LM is scored on its own `xxunk`s),
-and the statistics of `bench/realism.py --split valid` for as many headlines at the default sampler. A share's
+left out, both labels alike), and `run_recipe` trains on 90% of it as on the full data. Every LM is scored on the
+same clean validation clickbait: per-token perplexity on the headlines whose every word is in all the vocabularies
+(so no LM is scored on its own `xxunk`s), and the statistics of `bench/realism.py --split valid` for as many headlines at the default sampler. A share's
 bundle already under `--work` is reused, so the scores can be rerun without training (25%: about 6 min, 50%:
 about 13 min on 2 cores).
 
     .venv/bin/python bench/data_curve.py [--shares 0.25 0.5] [--work runs/data-curve] [--seed 21]
 """
 import argparse
-import gzip
 import math
 from pathlib import Path
 
+import pandas as pd
 from realism import SHARED
 
 from clickbait.bundle import resolve_bundle
@@ -24,20 +23,16 @@ from clickbait.evaluate import copy_rate, discriminator_accuracy, distinct_n, sl
 from clickbait.generate import GenerationRequest, generate_from, score_headlines
 from clickbait.train import run_recipe
 
-FILES = {"clickbait": "clickbait.txt.gz", "news": "non_clickbait.txt.gz"}
+LABELS = ("clickbait", "news")  # load_chakraborty's order
 
 
 def share_bundle(train, share: float, work: Path) -> Path:
     """The LM bundle the recipe trains on `share` of `train`'s headlines of each label (trained once)."""
     name = f"{round(share * 100)}"
-    out, folder = work / f"lm-{name}", work / f"data-{name}"
+    out = work / f"lm-{name}"
     if not (out / "config.json").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        for label, file in FILES.items():
-            part = train[train.label == label].sample(frac=share, random_state=0)["text"]
-            with gzip.open(folder / file, "wt", encoding="utf-8") as f:
-                f.write("\n".join(part) + "\n")
-        run_recipe(folder, out, work / f"work-{name}")
+        part = pd.concat([train[train.label == label].sample(frac=share, random_state=0) for label in LABELS])
+        run_recipe(part[["text", "label"]], out, work / f"work-{name}")
     return out
 
 
@@ -58,9 +53,10 @@ def main() -> None:
     bundles["all (the bundled LM)"] = resolve_bundle(None, "lm")
     tokenizer = bundles["all (the bundled LM)"].tokenizer
     vocabs = [set(b.tokenizer.vocab) for b in bundles.values()]
-    common = [text for text, tokens in zip(real, tokenizer.tokenize(real))
-              if all(t in v for v in vocabs for t in tokens)]
-    n_scored = sum(len(tokens) - 1 for tokens in tokenizer.tokenize(common))  # every token after xxbos
+    covered = [(text, tokens) for text, tokens in zip(real, tokenizer.tokenize(real))
+               if all(t in v for v in vocabs for t in tokens)]
+    common = [text for text, _ in covered]
+    n_scored = sum(len(tokens) - 1 for _, tokens in covered)  # every token after xxbos
     print(f"validation clickbait: {len(real):,} headlines, {len(common):,} hold only words of every vocabulary "
           f"({n_scored:,} tokens); generated: {len(real):,} per LM, seed {args.seed}")
     for name, bundle in bundles.items():
